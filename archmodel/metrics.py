@@ -107,7 +107,7 @@ def _as_scores(name: str, values: ArrayLike) -> np.ndarray:
     if not finite.all():
         bad = np.flatnonzero(~finite)
         raise DataError(f"{name} must contain only finite values (no NaN or inf); got "
-                        f"{bad.size} non-finite value(s), the first is {arr[bad[0]]!r} at "
+                        f"{bad.size} non-finite value(s), the first is {float(arr[bad[0]])!r} at "
                         f"index {int(bad[0])}.")
     return arr
 
@@ -364,7 +364,7 @@ def kendall_tau(x: ArrayLike, y: ArrayLike) -> float:
     xy_ties = int((c * (c - 1) // 2).sum())
     discordant = _count_inversions(key % my, my)
     con_minus_dis = total - x_ties - y_ties + xy_ties - 2 * discordant
-    tau = con_minus_dis / math.sqrt(total - x_ties) / math.sqrt(total - y_ties)
+    tau = con_minus_dis / math.sqrt(float((total - x_ties) * (total - y_ties)))
     return float(min(1.0, max(-1.0, tau)))
 
 
@@ -376,9 +376,11 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
     if sa == 0.0 or sb == 0.0:
         logger.debug("pearson: constant input, returning nan")
         return float("nan")
-    am /= sa  # scale first: avoids overflow of the squares for huge values
-    bm /= sb
-    denom = math.sqrt(float(am @ am)) * math.sqrt(float(bm @ bm))
+    # Divide by a power of two near the largest magnitude (exact, no rounding) so that the
+    # squares below cannot overflow for huge values.
+    am *= math.ldexp(1.0, -math.frexp(float(sa))[1])
+    bm *= math.ldexp(1.0, -math.frexp(float(sb))[1])
+    denom = math.sqrt(float(am @ am) * float(bm @ bm))  # each sum <= n after scaling
     r = float(am @ bm) / denom
     return float(min(1.0, max(-1.0, r)))
 
@@ -391,8 +393,8 @@ def pearson(x: ArrayLike, y: ArrayLike) -> float:
         r = \frac{\sum_i (x_i - \bar x)(y_i - \bar y)}
                  {\sqrt{\sum_i (x_i - \bar x)^2} \sqrt{\sum_i (y_i - \bar y)^2}}
 
-    computed in float64 with each centred vector first divided by its largest magnitude (so
-    the squares cannot overflow), clipped to ``[-1, 1]``; equals
+    computed in float64 with each centred vector first scaled by a power of two close to its
+    largest magnitude (exact; so the squares cannot overflow), clipped to ``[-1, 1]``; equals
     ``scipy.stats.pearsonr(x, y).statistic``.
 
     Parameters
@@ -465,7 +467,7 @@ def _predicted_top(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray
     need = k - above.size
     if need < tied.size:
         # worst true value first; a stable sort keeps the lower index first among equal ones
-        tied = tied[np.argsort(y_true[tied], kind="stable")[:need]]
+        tied = tied[np.argsort(-y_true[tied], kind="stable")[:need]]
     return np.concatenate([above, tied])
 
 

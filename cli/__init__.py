@@ -1,0 +1,1 @@
+"""archmodel's command-line interface (a thin Click layer over the public API)."""
