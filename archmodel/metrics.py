@@ -164,7 +164,7 @@ def resolve_k(k: int | float, n: int, *, name: str = "k", owner: str = "resolve_
             return int(k)
         raise ParameterError(f"The {name!r} parameter of {owner} {allowed}. Got {k!r} instead.")
     if isinstance(k, numbers.Real) and 0.0 < float(k) <= 1.0:
-        return max(1, min(n, math.ceil(round(float(k) * n, 9))))
+        return max(1, min(n, round(float(k) * n)))
     raise ParameterError(f"The {name!r} parameter of {owner} {allowed}. Got {k!r} instead.")
 
 
@@ -467,7 +467,7 @@ def _predicted_top(y_true: np.ndarray, y_pred: np.ndarray, k: int) -> np.ndarray
     need = k - above.size
     if need < tied.size:
         # worst true value first; a stable sort keeps the lower index first among equal ones
-        tied = tied[np.argsort(-y_true[tied], kind="stable")[:need]]
+        tied = tied[np.argsort(y_true[tied], kind="stable")[:need]]
     return np.concatenate([above, tied])
 
 
