@@ -106,13 +106,15 @@ def _as_scores(name: str, values: ArrayLike) -> np.ndarray:
     finite = np.isfinite(arr)
     if not finite.all():
         bad = np.flatnonzero(~finite)
+        first = float(arr[bad[0]])
         raise DataError(f"{name} must contain only finite values (no NaN or inf); got "
-                        f"{bad.size} non-finite value(s), the first is {float(arr[bad[0]])!r} at "
+                        f"{bad.size} non-finite value(s), the first is {first!r} at "
                         f"index {int(bad[0])}.")
     return arr
 
 
-def _as_pair(x: ArrayLike, y: ArrayLike, names: tuple[str, str], func: str) -> tuple[np.ndarray, np.ndarray]:
+def _as_pair(x: ArrayLike, y: ArrayLike, names: tuple[str, str],
+             func: str) -> tuple[np.ndarray, np.ndarray]:
     """Validate two score vectors of equal length >= 2 (see the module conventions)."""
     a = _as_scores(names[0], x)
     b = _as_scores(names[1], y)
@@ -164,7 +166,7 @@ def resolve_k(k: int | float, n: int, *, name: str = "k", owner: str = "resolve_
             return int(k)
         raise ParameterError(f"The {name!r} parameter of {owner} {allowed}. Got {k!r} instead.")
     if isinstance(k, numbers.Real) and 0.0 < float(k) <= 1.0:
-        return max(1, min(n, round(float(k) * n)))
+        return max(1, min(n, math.ceil(round(float(k) * n, 9))))
     raise ParameterError(f"The {name!r} parameter of {owner} {allowed}. Got {k!r} instead.")
 
 
@@ -480,7 +482,8 @@ def _top_true_ranks(y_true: np.ndarray, y_pred: np.ndarray, k: int,
     return _true_ranks_from_sorted(sorted_true, y_true[sel])
 
 
-def _checked(y_true: ArrayLike, y_pred: ArrayLike, k: int | float, func: str) -> tuple[np.ndarray, np.ndarray, int]:
+def _checked(y_true: ArrayLike, y_pred: ArrayLike, k: int | float,
+             func: str) -> tuple[np.ndarray, np.ndarray, int]:
     t, p = _as_pair(y_true, y_pred, ("y_true", "y_pred"), func)
     return t, p, resolve_k(k, t.size, owner=func)
 
@@ -685,8 +688,9 @@ def ranking_report(y_true: ArrayLike, y_pred: ArrayLike, *, top_fraction: float 
                    k_values: Iterable[int] = (5, 10)) -> dict[str, float | int]:
     """All ranking metrics of a predictor in one flat dict (JSON-friendly Python scalars).
 
-    With ``P = _pct_label(top_fraction)`` (``"5pct"`` for the default 0.05) and each ``k`` of
-    ``k_values`` the keys are, in this order:
+    With ``P`` the percentage ``100 * top_fraction`` written in ``%g`` format followed by
+    ``pct`` (``"5pct"`` for the default 0.05, ``"2.5pct"`` for 0.025) and each ``k`` of
+    ``k_values``, the keys are, in this order:
 
     ==============================  =======================================================
     ``n``                           number of items (int)
