@@ -18,6 +18,9 @@ from archmodel._version import __version__
 COMMANDS: dict[str, str] = {
     "data": "archmodel.cli.data:data",
     "space": "archmodel.cli.space:space",
+    "train": "archmodel.cli.predict:train",
+    "score": "archmodel.cli.predict:score",
+    "evaluate": "archmodel.cli.predict:evaluate",
 }
 
 

@@ -1,0 +1,121 @@
+"""``archmodel train``, ``score`` and ``evaluate``: predictors from the shell."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from archmodel.cli.options import ProgressBar, emit_json, json_option, read_arch_inputs
+
+REPORT_ORDER = ["kendall_tau", "spearman", "pearson", "precision_at_top5pct", "precision_at_bottom5pct",
+                "n_at_5", "n_at_10", "br_at_5", "wr_at_5", "train_seconds", "score_seconds", "n_train", "n_test"]
+
+
+def _data_options(f):
+    f = click.option("--arch-column", default=None, help="Architecture column of a CSV/JSONL --data file.")(f)
+    f = click.option("--space", default=None, help="Search space of a CSV/JSONL --data file (e.g. nb201).")(f)
+    f = click.option("--target", required=True, help="Metric to predict (higher = better).")(f)
+    f = click.option("--data", required=True, help="Data set name (see 'archmodel data list') or a CSV/JSONL file.")(f)
+    return f
+
+
+def _print_report(report: dict) -> None:
+    keys = [k for k in REPORT_ORDER if k in report] + [k for k in report if k not in REPORT_ORDER]
+    for k in keys:
+        v = report[k]
+        click.echo(f"{k:>24}: {v:.4f}" if isinstance(v, float) else f"{k:>24}: {v}")
+
+
+@click.command("train")
+@_data_options
+@click.option("--train-size", type=float, default=0.01, show_default=True,
+              help="Fraction (<1) or count (>=1) of architectures used for training.")
+@click.option("--encoder", type=click.Choice(["gates", "mlp", "lstm", "gcn"]), default="gates", show_default=True)
+@click.option("--loss", type=click.Choice(["hinge", "logistic", "listmle", "mse"]), default="hinge", show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=512, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--backend", type=click.Choice(["numpy", "numba"]), default=None, help="Kernel backend (default: numba if installed).")
+@click.option("--dedup", type=click.Choice(["structural", "unique"]), default=None,
+              help="Keep one cell per canonical class before splitting.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Save the trained predictor here (.npz).")
+@json_option
+@click.pass_context
+def train(ctx, data, target, space, arch_column, train_size, encoder, loss, epochs, batch_size, lr,
+          backend, dedup, seed, output, as_json):
+    """Train a predictor on part of a data set and evaluate it on all the rest."""
+    from archmodel.workflows import resolve_dataset, train_and_evaluate
+
+    ds = resolve_dataset(data, space=space, arch_column=arch_column, target=target)
+    if train_size >= 1:
+        if train_size != int(train_size):
+            raise click.BadParameter("a count must be an integer", param_hint="--train-size")
+        train_size = int(train_size)
+    quiet = (ctx.obj or {}).get("quiet", False)
+    with ProgressBar(f"training {encoder}", total=epochs, enabled=not quiet) as bar:
+        predictor, report = train_and_evaluate(
+            ds, target, train_size=train_size, encoder=encoder, seed=seed, dedup=dedup,
+            progress=lambda epoch, loss_value: bar.update(1), loss=loss, epochs=epochs,
+            batch_size=batch_size, lr=lr, backend=backend)
+    if output:
+        predictor.save(output)
+        report["output"] = output
+    if as_json:
+        emit_json(report)
+    else:
+        _print_report(report)
+
+
+@click.command("score")
+@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@click.argument("archs", nargs=-1)
+@click.option("--input", "input_file", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="File with one architecture per line ('-' = stdin).")
+@click.option("--onnx", "use_onnx", is_flag=True, help="MODEL is an .onnx file; score with onnxruntime.")
+@json_option
+def score(model, archs, input_file, use_onnx, as_json):
+    """Print one score per architecture (higher = predicted better), in input order."""
+    from archmodel.predictors import load_predictor
+
+    items = read_arch_inputs(archs, input_file)
+    if use_onnx or model.endswith(".onnx"):
+        from archmodel.export import load_onnx_predictor
+
+        predictor = load_onnx_predictor(model)
+    else:
+        predictor = load_predictor(model)
+    from archmodel.spaces import get_space
+
+    sp = get_space(predictor.space_)
+    parsed = []
+    for i, text in enumerate(items, start=1):
+        try:
+            parsed.append(sp.parse(text))
+        except ValueError as exc:
+            raise click.ClickException(f"architecture {i} ({text[:60]!r}): {exc}") from None
+    scores = predictor.predict(parsed)
+    if as_json:
+        emit_json([float(s) for s in scores])
+    else:
+        for s in scores:
+            click.echo(f"{float(s):.6g}")
+
+
+@click.command("evaluate")
+@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@_data_options
+@json_option
+def evaluate(model, data, target, space, arch_column, as_json):
+    """Ranking report of a saved predictor on every architecture of a data set."""
+    from archmodel.predictors import load_predictor
+    from archmodel.workflows import evaluate_predictor, resolve_dataset
+
+    predictor = load_predictor(model)
+    ds = resolve_dataset(data, space=space, arch_column=arch_column, target=target)
+    report = evaluate_predictor(predictor, ds, target)
+    if as_json:
+        emit_json(report)
+    else:
+        _print_report(report)
