@@ -80,6 +80,16 @@ def graph_arrays(space: "SearchSpace", archs: Sequence["Arch"], *, adj_dtype=np.
     first = space.cell_graphs(space.check_arch(archs[0]))
     C, N, n_in = len(first), first[0].n_nodes, len(first[0].inputs)
     B = len(archs)
+    from archmodel.spaces.fixed_edges import FixedEdgeSpace
+
+    if isinstance(space, FixedEdgeSpace):  # vectorised fast path: fixed (src, dst), op = decision
+        seqs = space.sequences(archs)
+        E = len(space.edges)
+        edges = np.empty((B, 1, E, 3), dtype=np.int64)
+        edges[:, 0, :, 0] = [s for s, _ in space.edges]
+        edges[:, 0, :, 1] = [d for _, d in space.edges]
+        edges[:, 0, :, 2] = seqs
+        return GraphBatch("edge", vocab, N, n_in, C, edges=edges, space=space.name)
     if space.kind == "edge":
         max_e = _max_edges(space)
         edges = np.zeros((B, C, max_e, 3), dtype=np.int64)

@@ -159,7 +159,6 @@ class Predictor:
         -------
         self
         """
-        from archmodel.losses import get_loss
         from archmodel.nn import Adam
         from archmodel.nn.train import fit_scores
 
@@ -174,7 +173,7 @@ class Predictor:
         self.model_ = self._build_model(sp)
         self.params_ = self.model_.init_params(rng, dtype=dtype)
         batch = self._encode(sp, archs)
-        loss_fn = get_loss(self.loss, **self._loss_kwargs())
+        loss_fn = self._loss_fn()
         opt = Adam(lr=self.lr, weight_decay=self.weight_decay, backend=self.backend)
         t0 = time.perf_counter()
         self.history_ = fit_scores(self.model_, self.params_, batch, y.astype(dtype), loss_fn, opt,
@@ -184,12 +183,25 @@ class Predictor:
         self.n_train_ = len(archs)
         return self
 
-    def _loss_kwargs(self) -> dict[str, Any]:
-        if self.loss in ("hinge",):
-            return {"margin": self.margin, "max_pairs_factor": self.max_pairs_factor}
-        if self.loss == "logistic":
-            return {"max_pairs_factor": self.max_pairs_factor}
-        return {}
+    def _loss_fn(self) -> Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[float, np.ndarray]]:
+        """The training loss; pairwise losses draw at most ``max_pairs_factor * n`` pairs per
+        mini-batch of ``n`` (GATES: 4n)."""
+        from archmodel.losses import get_loss
+
+        owner = type(self).__name__
+        if self.loss not in ("hinge", "logistic"):
+            return get_loss(self.loss, owner=owner, backend=self.backend)
+        extra = {"margin": self.margin} if self.loss == "hinge" else {}
+        cache: dict[int, Any] = {}
+
+        def loss_fn(scores: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[float, np.ndarray]:
+            n = len(scores)
+            if n not in cache:
+                cache[n] = get_loss(self.loss, owner=owner, backend=self.backend,
+                                    max_pairs=max(1, int(self.max_pairs_factor * n)), **extra)
+            return cache[n](scores, y, rng)
+
+        return loss_fn
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "params_"):
@@ -197,8 +209,6 @@ class Predictor:
 
     def predict(self, archs: Sequence[Arch | str], *, space: Any = None, batch_size: int = 4096) -> np.ndarray:
         """Scores (higher = predicted better), shape (n,), in the model's dtype."""
-        from archmodel.nn.parallel import single_threaded_blas
-
         self._check_fitted()
         sp, archs = self._resolve_archs(archs, space)
         batch = self._encode(sp, archs)
@@ -209,6 +219,8 @@ class Predictor:
         from archmodel.nn.parallel import single_threaded_blas
 
         self._check_fitted()
+        if hasattr(self.model_, "predict"):
+            return np.asarray(self.model_.predict(self.params_, batch, backend=self.backend))
         n = len(next(iter(batch.values())))
         out = []
         with single_threaded_blas():
