@@ -3,8 +3,11 @@
 Sequence: ``[L, o1, o2, o3, o4]``, the digits of the benchmark's hash. ``L`` indexes the
 spec's ``links`` (the input of each computing node, 0 = the graph input, k = computing node k)
 and ``o_i`` indexes ``ops`` (the node operations). Computing nodes no other node reads feed the
-output. The hash is ``L * b^4 + o1 * b^3 + ... + o4`` with base ``b = len(ops) + 1`` (10 for the
-9-op space; the proteins data set uses a 5-op subset, base 6: see ``hash_bases``).
+output. The hash is ``L * b^4 + o1 * b^3 + ... + o4`` with base ``b = len(ops) + 1`` = 10: its
+decimal digits are the sequence. Every light benchmark file, proteins included, is keyed by this
+hash (the proteins cells just use only gcn, sage, arma, fc and skip). The package's code also
+defines a 5-op, base-6 hash for proteins (``Arch.hash_arch(use_proteins=True)``), available here
+as ``proteins=True``; the shipped files do not use it.
 """
 from __future__ import annotations
 
@@ -72,7 +75,7 @@ class LinkPatternSpace(SearchSpace):
         return [CellGraph(n, (0,), n - 1, labels, tuple(edges))]
 
     def to_hash(self, arch: Arch, *, proteins: bool = False) -> int:
-        """The benchmark's integer hash (``proteins=True``: the proteins data set's 5-op hash)."""
+        """The benchmark's integer hash (``proteins=True``: the package's alternative 5-op, base-6 hash)."""
         self.check_arch(arch)
         ops = self.protein_ops if proteins else self.node_op_choices
         b = len(ops) + 1
@@ -85,7 +88,7 @@ class LinkPatternSpace(SearchSpace):
         return h
 
     def from_hash(self, h: Any, *, proteins: bool = False) -> Arch:
-        """Decode a benchmark hash (``proteins=True`` for the proteins data set)."""
+        """Decode a benchmark hash (``proteins=True``: the alternative 5-op, base-6 hash)."""
         if isinstance(h, str):
             if not h.strip().isdigit():
                 raise self._err(f"hash must be a non-negative integer; got {h!r}")
