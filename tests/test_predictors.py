@@ -176,3 +176,20 @@ def test_isomorphic_cells_score_equal():
     c = sp.parse("|nor_conv_1x1~0|+|nor_conv_3x3~0|none~1|+|none~0|skip_connect~1|skip_connect~2|")
     s = p.predict([b, c])
     assert s[0] == s[1]
+
+
+@pytest.mark.parametrize("encoder,kw", [
+    ("mlp", dict(mlp_hidden=(16,))),
+    ("lstm", dict(emb_dim=8, hidden_dim=12, mlp_hidden=(16,))),
+    ("gcn", dict(gcn_dims=(16, 16), mlp_hidden=(16,))),
+])
+@pytest.mark.parametrize("space", ["nb201", "nb101", "darts"])
+def test_baselines_fit_save_load(encoder, kw, space, tmp_path):
+    archs, y = toy(space, n=48)
+    p = make_predictor(encoder, rng=0, epochs=3, batch_size=16, **kw).fit(archs, y)
+    s = p.predict(archs)
+    assert s.shape == (48,) and np.isfinite(s).all()
+    p.save(tmp_path / "b.npz")
+    q = load_predictor(tmp_path / "b.npz")
+    assert type(q) is type(p)
+    np.testing.assert_array_equal(q.predict(archs), s)

@@ -184,24 +184,17 @@ class Predictor:
         return self
 
     def _loss_fn(self) -> Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[float, np.ndarray]]:
-        """The training loss; pairwise losses draw at most ``max_pairs_factor * n`` pairs per
-        mini-batch of ``n`` (GATES: 4n)."""
+        """The training loss; pairwise losses draw at most ``ceil(max_pairs_factor * n)`` pairs
+        per mini-batch of ``n`` (GATES: 4n)."""
         from archmodel.losses import get_loss
 
         owner = type(self).__name__
-        if self.loss not in ("hinge", "logistic"):
-            return get_loss(self.loss, owner=owner, backend=self.backend)
-        extra = {"margin": self.margin} if self.loss == "hinge" else {}
-        cache: dict[int, Any] = {}
-
-        def loss_fn(scores: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[float, np.ndarray]:
-            n = len(scores)
-            if n not in cache:
-                cache[n] = get_loss(self.loss, owner=owner, backend=self.backend,
-                                    max_pairs=max(1, int(self.max_pairs_factor * n)), **extra)
-            return cache[n](scores, y, rng)
-
-        return loss_fn
+        extra: dict[str, Any] = {}
+        if self.loss == "hinge":
+            extra = {"margin": self.margin, "max_pairs_factor": self.max_pairs_factor}
+        elif self.loss == "logistic":
+            extra = {"max_pairs_factor": self.max_pairs_factor}
+        return get_loss(self.loss, owner=owner, backend=self.backend, **extra)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "params_"):
