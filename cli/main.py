@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "train": "archmodel.cli.predict:train",
     "score": "archmodel.cli.predict:score",
     "evaluate": "archmodel.cli.predict:evaluate",
+    "pim": "archmodel.cli.pim:pim",
 }
 
 

@@ -1,0 +1,150 @@
+"""``archmodel pim``: memristor PIM simulator (behaviour-level cost model, design sweeps)."""
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import sys
+from typing import Any
+
+import click
+
+from archmodel.cli.options import ProgressBar, emit_json, json_option
+
+
+def _parse_value(text: str) -> Any:
+    t = text.strip()
+    if t.lower() in ("true", "false"):
+        return t.lower() == "true"
+    for conv in (int, float):
+        try:
+            return conv(t)
+        except ValueError:
+            pass
+    return t
+
+
+def parse_grid(items: tuple[str, ...]) -> list[tuple[str, list[Any]]]:
+    """``('adc_bits=4,5', 'xbar_size=128,256')`` -> ``[('adc_bits', [4, 5]), ('xbar_size', [128, 256])]``."""
+    out: list[tuple[str, list[Any]]] = []
+    for item in items:
+        if "=" not in item:
+            raise click.BadParameter(f"expected KEY=V1,V2,... got {item!r}", param_hint="'--grid'")
+        key, vals = item.split("=", 1)
+        key = key.strip()
+        values = [_parse_value(v) for v in vals.split(",") if v.strip()]
+        if not key or not values:
+            raise click.BadParameter(f"expected KEY=V1,V2,... got {item!r}", param_hint="'--grid'")
+        if any(k == key for k, _ in out):
+            raise click.BadParameter(f"key {key!r} given twice", param_hint="'--grid'")
+        out.append((key, values))
+    return out
+
+
+def _wrap(fn, *args, **kwargs):
+    """Run ``fn`` and turn archmodel's user errors into one-line Click errors."""
+    from archmodel.errors import ArchModelError
+
+    try:
+        return fn(*args, **kwargs)
+    except ArchModelError as exc:
+        raise click.ClickException(str(exc)) from None
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group()
+def pim() -> None:
+    """Memristor (ReRAM) crossbar PIM simulator: MNSIM 2.0's behaviour-level model."""
+
+
+@pim.command("simulate")
+@click.option("--network", "network", default="vgg8", show_default=True,
+              help="Built-in network (vgg8, alexnet, vgg16, resnet18) or a JSON layer-list file.")
+@click.option("--hardware", "hardware", default="mnsim-default", show_default=True,
+              help="Hardware preset (mnsim-default, isaac-like) or a JSON spec file.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a spec field (short name such as adc_bits, or a dotted path); repeatable.")
+@click.option("--backend", type=click.Choice(["numpy", "numba"]), default=None, help="Kernel backend.")
+@json_option
+def simulate_cmd(network: str, hardware: str, sets: tuple[str, ...], backend: str | None, as_json: bool) -> None:
+    """Estimate latency, energy, power, area and EDP of NETWORK on HARDWARE (per image)."""
+    from archmodel.pim import simulate
+    from archmodel.pim.spec import apply_overrides, load_hardware
+
+    spec = _wrap(load_hardware, hardware)
+    if sets:
+        grid = parse_grid(sets)
+        if any(len(v) != 1 for _, v in grid):
+            raise click.BadParameter("each --set takes exactly one value", param_hint="'--set'")
+        spec = _wrap(apply_overrides, spec, {k: v[0] for k, v in grid})
+    res = _wrap(simulate, network, spec, backend=backend)
+    if as_json:
+        emit_json(res.to_dict())
+        return
+    click.echo(f"network {res.network} on {res.hardware}")
+    click.echo(f"  crossbars   {res.crossbars} ({res.physical_crossbars} arrays), PEs {res.pes}, tiles {res.tiles}, "
+               f"utilisation {100 * res.utilization:.1f} %")
+    click.echo(f"  latency     {res.latency_s * 1e3:.4f} ms")
+    click.echo(f"  energy      {res.energy_j * 1e3:.4f} mJ")
+    click.echo(f"  power       {res.power_w:.3f} W average, {res.peak_power_w:.3f} W all layers active")
+    click.echo(f"  area        {res.area_mm2:.3f} mm^2")
+    click.echo(f"  EDP         {res.edp_js:.4e} J*s")
+    click.echo("  energy by component: " + ", ".join(
+        f"{k} {v * 1e3:.4f} mJ" for k, v in res.energy_breakdown_j.items()))
+    click.echo("  area by component:   " + ", ".join(
+        f"{k} {v:.3f} mm^2" for k, v in res.area_breakdown_mm2.items()))
+    click.echo(f"{'#':>3} {'layer':<34} {'xbars':>6} {'tiles':>5} {'start ms':>9} {'end ms':>9} {'energy uJ':>10}")
+    for l in res.layers:
+        click.echo(f"{l.index:>3} {l.description:<34} {l.crossbars:>6} {l.tiles:>5} {l.start_s * 1e3:>9.4f} "
+                   f"{l.finish_s * 1e3:>9.4f} {l.energy_j * 1e6:>10.3f}")
+
+
+_CSV_FIELDS = ("crossbars", "physical_crossbars", "tiles", "latency_s", "energy_j", "area_mm2", "edp_js",
+               "power_w", "peak_power_w", "utilization", "ok")
+
+
+@pim.command("sweep")
+@click.option("--network", "network", default="vgg8", show_default=True,
+              help="Built-in network or a JSON layer-list file.")
+@click.option("--hardware", "hardware", default="mnsim-default", show_default=True,
+              help="Base hardware preset or JSON spec file.")
+@click.option("--grid", "grid", multiple=True, required=True, metavar="KEY=V1,V2,...",
+              help="A swept field (short name such as adc_bits / xbar_size, or a dotted path); repeatable: "
+                   "the cartesian product is evaluated.")
+@click.option("--output", "-o", "output", type=click.Path(dir_okay=False), default=None,
+              help="CSV file to write (atomically); default: stdout.")
+@click.option("--chunk", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Configurations per kernel call (progress granularity).")
+@click.option("--backend", type=click.Choice(["numpy", "numba"]), default=None, help="Kernel backend.")
+@click.pass_context
+def sweep_cmd(ctx: click.Context, network: str, hardware: str, grid: tuple[str, ...], output: str | None,
+              chunk: int, backend: str | None) -> None:
+    """Evaluate the cartesian product of --grid values; one CSV row per configuration."""
+    from archmodel.io import atomic_write
+    from archmodel.pim import simulate_batch
+    from archmodel.pim.spec import load_hardware
+
+    axes = parse_grid(grid)
+    base = _wrap(load_hardware, hardware)
+    keys = [k for k, _ in axes]
+    combos = [dict(zip(keys, vals)) for vals in itertools.product(*(v for _, v in axes))]
+    quiet = bool(ctx.obj.get("quiet")) if isinstance(ctx.obj, dict) else False
+    rows: list[list[Any]] = []
+    with ProgressBar("pim sweep", total=len(combos), enabled=not quiet) as bar:
+        for start in range(0, len(combos), chunk):
+            part = combos[start:start + chunk]
+            res = _wrap(simulate_batch, network, base=base, overrides=part, backend=backend)
+            for i, combo in enumerate(part):
+                rows.append([combo[k] for k in keys] + [getattr(res, f)[i].item() for f in _CSV_FIELDS])
+            bar.update(len(part))
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(keys + list(_CSV_FIELDS))
+    writer.writerows(rows)
+    if output is None:
+        sys.stdout.write(buf.getvalue())
+    else:
+        with atomic_write(output, "w", encoding="utf-8", newline="") as fh:
+            fh.write(buf.getvalue())
+        click.echo(f"wrote {len(rows)} configurations to {output}", err=True)
