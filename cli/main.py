@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "score": "archmodel.cli.predict:score",
     "evaluate": "archmodel.cli.predict:evaluate",
     "pim": "archmodel.cli.pim:pim",
+    "export": "archmodel.cli.export:export",
 }
 
 

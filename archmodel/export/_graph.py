@@ -1,0 +1,187 @@
+"""A small ONNX graph builder shared by every converter (``onnx.helper`` underneath).
+
+A converter receives a :class:`GraphBuilder`, declares the graph inputs, adds weights with
+:meth:`GraphBuilder.weight` (which performs the explicit float64 -> float32 cast and records
+its error) and nodes with :meth:`GraphBuilder.op`, and names the single output with
+:meth:`GraphBuilder.output`. :func:`archmodel.export.to_onnx` then assembles, checks and writes
+the model. Only this module and the converters import :mod:`onnx`.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from archmodel.errors import ParameterError
+
+logger = logging.getLogger(__name__)
+
+#: NumPy dtype name -> ONNX TensorProto element type name
+_ELEM = {"float32": "FLOAT", "int64": "INT64", "bool": "BOOL"}
+
+#: symbolic name of the dynamic batch dimension of every input and the output
+BATCH_DIM = "batch"
+
+
+@dataclass
+class CastRecord:
+    """Effect of casting float64 parameters to float32 (all zeros for float32 models)."""
+
+    source_dtype: str = "float32"
+    n_values: int = 0
+    max_abs_error: float = 0.0
+    max_rel_error: float = 0.0
+
+
+@dataclass
+class GraphBuilder:
+    """Collects the inputs, weights, nodes and output of one ONNX graph.
+
+    Parameters
+    ----------
+    opset : int
+        Default-domain opset the nodes must conform to (converters may branch on it).
+    name : str
+        Graph name.
+    """
+
+    opset: int
+    name: str = "archmodel"
+    inputs: list = field(default_factory=list)
+    outputs: list = field(default_factory=list)
+    nodes: list = field(default_factory=list)
+    initializers: list = field(default_factory=list)
+    cast: CastRecord = field(default_factory=CastRecord)
+    input_specs: list[dict[str, Any]] = field(default_factory=list)
+    _names: set = field(default_factory=set)
+    _counter: int = 0
+    _consts: dict = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ names
+    def fresh(self, hint: str) -> str:
+        """A tensor name not used yet, derived from ``hint``."""
+        base = hint.replace("/", ".")
+        name = base
+        while name in self._names:
+            self._counter += 1
+            name = f"{base}_{self._counter}"
+        self._names.add(name)
+        return name
+
+    # ------------------------------------------------------------------ graph interface
+    def input(self, name: str, dtype: str, shape: Sequence[int | str]) -> str:
+        """Declare a graph input.
+
+        Parameters
+        ----------
+        name : str
+            Exact input name (part of the published contract).
+        dtype : {'float32', 'int64'}
+        shape : sequence of int or str
+            Use :data:`BATCH_DIM` for the dynamic batch dimension.
+        """
+        from onnx import TensorProto, helper
+
+        if name in self._names:
+            raise ParameterError(f"graph input name {name!r} is already used")
+        self._names.add(name)
+        elem = getattr(TensorProto, _ELEM[dtype])
+        self.inputs.append(helper.make_tensor_value_info(name, elem, list(shape)))
+        self.input_specs.append({"name": name, "dtype": dtype, "shape": list(shape)})
+        return name
+
+    def output(self, tensor: str, name: str = "score") -> str:
+        """Make ``tensor`` (float32 ``[batch]``) the graph's output, renamed ``name``."""
+        from onnx import TensorProto, helper
+
+        self.op("Identity", [tensor], name=name)
+        self.outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [BATCH_DIM]))
+        return name
+
+    def weight(self, name: str, array: np.ndarray) -> str:
+        """Add a learned float parameter as a float32 initializer (explicit cast, recorded).
+
+        Parameters
+        ----------
+        name : str
+            Parameter name (kept as the initializer name so the graph is readable).
+        array : ndarray, float32 or float64
+        """
+        from onnx import numpy_helper
+
+        a = np.asarray(array)
+        if a.dtype.kind != "f":
+            raise ParameterError(f"weight {name!r} must be a float array; got dtype {a.dtype}")
+        a32 = a.astype(np.float32)  # the explicit float64 -> float32 cast
+        if a.dtype != np.float32:
+            self.cast.source_dtype = str(a.dtype)
+            err = np.abs(a32.astype(np.float64) - a.astype(np.float64))
+            scale = np.maximum(np.abs(a.astype(np.float64)), np.finfo(np.float64).tiny)
+            if err.size:
+                self.cast.max_abs_error = max(self.cast.max_abs_error, float(err.max()))
+                self.cast.max_rel_error = max(self.cast.max_rel_error, float((err / scale).max()))
+        self.cast.n_values += int(a.size)
+        tname = self.fresh(name)
+        self.initializers.append(numpy_helper.from_array(np.array(a32, order="C"), tname))
+        return tname
+
+    def const(self, array: Any, dtype: str, hint: str = "const") -> str:
+        """A constant initializer (structure, not learned: indices, masks, shapes). Cached."""
+        from onnx import numpy_helper
+
+        a = np.array(array, dtype=np.dtype(dtype), order="C")  # keeps 0-d arrays 0-d
+        key = (a.dtype.str, a.shape, a.tobytes())
+        if key in self._consts:
+            return self._consts[key]
+        tname = self.fresh(hint)
+        self.initializers.append(numpy_helper.from_array(a, tname))
+        self._consts[key] = tname
+        return tname
+
+    def op(self, op_type: str, inputs: Sequence[str], *, name: str | None = None,
+           n_outputs: int = 1, **attrs: Any) -> str | list[str]:
+        """Append a node of the default domain; return its output name(s)."""
+        from onnx import helper
+
+        outs = [self.fresh(name or op_type.lower()) if (name is None or i > 0) else self._claim(name)
+                for i in range(n_outputs)]
+        self.nodes.append(helper.make_node(op_type, list(inputs), outs,
+                                           name=f"n{len(self.nodes)}_{op_type}", **attrs))
+        return outs[0] if n_outputs == 1 else outs
+
+    def _claim(self, name: str) -> str:
+        if name in self._names:
+            return self.fresh(name)
+        self._names.add(name)
+        return name
+
+    # ------------------------------------------------------------------ common layers
+    def linear(self, x: str, w: np.ndarray, b: np.ndarray | None, prefix: str) -> str:
+        """``x @ W (+ b)`` with ``W`` stored ``[in, out]`` as archmodel does."""
+        y = self.op("MatMul", [x, self.weight(f"{prefix}.weight", w)], name=f"{prefix}.matmul")
+        if b is not None:
+            y = self.op("Add", [y, self.weight(f"{prefix}.bias", b)], name=f"{prefix}.add")
+        return y
+
+    def mlp_head(self, x: str, params: dict[str, np.ndarray], n_hidden: int, prefix: str = "head") -> str:
+        """archmodel's MLP head in evaluation mode: ``[Linear -> ReLU] * n_hidden -> Linear``,
+        returning the squeezed scores ``[batch]``."""
+        h = x
+        for i in range(n_hidden):
+            h = self.linear(h, params[f"{prefix}.fc{i}.weight"], params[f"{prefix}.fc{i}.bias"],
+                            f"{prefix}.fc{i}")
+            h = self.op("Relu", [h], name=f"{prefix}.fc{i}.relu")
+        out = self.linear(h, params[f"{prefix}.out.weight"], params[f"{prefix}.out.bias"], f"{prefix}.out")
+        return self.op("Squeeze", [out, self.const([1], "int64", "axis1")], name="score_raw")
+
+    # ------------------------------------------------------------------ assembly
+    def make_graph(self, doc: str = ""):
+        """The ``onnx.GraphProto``."""
+        from onnx import helper
+
+        if len(self.outputs) != 1:
+            raise ParameterError(f"a predictor graph must have exactly one output; got {len(self.outputs)}")
+        return helper.make_graph(self.nodes, self.name, self.inputs, self.outputs,
+                                 initializer=self.initializers, doc_string=doc)

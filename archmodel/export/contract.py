@@ -1,0 +1,377 @@
+"""The ONNX encoding contract: how architectures become the arrays an exported model takes.
+
+Every search space has one versioned JSON contract, ``specs/onnx/<space>.json`` (installed as
+``archmodel.specs``; read with :func:`load_contract`). It is written for clients that do not
+use archmodel (any language with an ONNX runtime): it gives the input names, shapes and
+dtypes of each *encoding* (a way of turning an architecture into arrays; the ``graph``
+encoding is used by GATES), the operation vocabulary, the node numbering and the order of the
+edge rows, how to build the arrays from the space's string format step by step, the model
+metadata keys, and worked examples (string -> arrays) produced by archmodel itself.
+``tests/contract_client.py`` is such a client: it imports only onnxruntime, numpy and json.
+
+Versioning: ``contract_version`` (an integer) changes whenever an existing field changes
+meaning (an input's layout, the vocabulary order, the edge order, ...). Adding an encoding or
+a field does not change it. An exported model records the version it was built against; a
+model whose version is not in :data:`SUPPORTED_CONTRACT_VERSIONS` is refused with a
+:class:`~archmodel.errors.FormatError`.
+
+The JSON files are generated from the code (:func:`build_contract`) and checked against it by
+the test suite; after changing the encoding, regenerate them with
+``python -m archmodel.export.contract`` (writes into ``specs/onnx/``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from archmodel.errors import FormatError, ParameterError
+
+logger = logging.getLogger(__name__)
+
+CONTRACT_FORMAT = "archmodel.onnx_contract"
+#: the contract version this archmodel writes
+CONTRACT_VERSION = 1
+#: contract versions this archmodel can read
+SUPPORTED_CONTRACT_VERSIONS: tuple[int, ...] = (1,)
+BATCH = "batch"
+
+#: the metadata keys (``ModelProto.metadata_props``) every exported model carries
+METADATA_KEYS = {
+    "archmodel_format": "always 'archmodel.onnx_predictor'",
+    "archmodel_format_version": "integer, currently 1",
+    "space": "search-space name; selects the contract file specs/onnx/<space>.json",
+    "contract_version": "integer: the contract_version the model's inputs follow",
+    "encoding": "key of 'encodings' in the contract: the model's inputs",
+    "archmodel_version": "archmodel version that exported the model",
+    "predictor_class": "e.g. 'GATESPredictor'",
+    "predictor_params": "JSON: the predictor's constructor parameters",
+    "model_config": "JSON: the array-level model configuration",
+    "source_dtype": "dtype the model was trained in ('float32' or 'float64'); the file holds float32",
+    "cast_max_abs_param_error": "largest |float32 - original| over all parameters",
+    "cast_max_rel_param_error": "largest relative parameter change of the cast",
+    "cast_max_abs_score_error": "largest score change of the cast on a probe sample",
+    "cast_max_rel_score_error": "the same divided by the largest |score| of the probe sample",
+    "verify_max_abs_error": "onnxruntime vs archmodel's NumPy reference on the probe sample",
+    "verify_max_rel_error": "the same divided by the largest |score| of the probe sample",
+    "opset": "default-domain opset",
+    "n_train": "number of training architectures",
+}
+
+#: encoding name -> function(space, archs) -> dict of arrays (the model's inputs)
+_ENCODERS: dict[str, Callable[[Any, Sequence[Any]], dict[str, np.ndarray]]] = {}
+
+
+# ============================================================================ encoders
+def register_encoding(name: str, fn: Callable[[Any, Sequence[Any]], dict[str, np.ndarray]], *,
+                      overwrite: bool = False) -> None:
+    """Register how architectures are turned into the inputs of encoding ``name``.
+
+    ``fn(space, archs) -> {input name: ndarray}`` with the dtypes of the contract's inputs.
+    """
+    if name in _ENCODERS and not overwrite:
+        raise ParameterError(f"encoding {name!r} is already registered (pass overwrite=True)")
+    _ENCODERS[name] = fn
+
+
+def _graph_encoding(space: Any, archs: Sequence[Any]) -> dict[str, np.ndarray]:
+    gb = space.to_arrays(list(archs))
+    if gb.kind == "edge":
+        return {"edges": np.ascontiguousarray(gb.edges, dtype=np.int64)}
+    return {"adj": np.ascontiguousarray(gb.adj, dtype=np.float32),
+            "node_ops": np.ascontiguousarray(gb.node_ops, dtype=np.int64)}
+
+
+register_encoding("graph", _graph_encoding)
+
+
+def encode(space: Any, archs: Sequence[Any], encoding: str) -> dict[str, np.ndarray]:
+    """The model inputs of ``archs`` (Arch objects of ``space``) under ``encoding``."""
+    if encoding not in _ENCODERS:
+        raise ParameterError(f"unknown encoding {encoding!r}; known: {sorted(_ENCODERS)}")
+    return _ENCODERS[encoding](space, archs)
+
+
+# ============================================================================ reading
+def check_contract_version(version: Any, where: str = "") -> int:
+    """Return ``version`` as an int if archmodel can read it, else raise FormatError."""
+    try:
+        v = int(version)
+    except (TypeError, ValueError):
+        raise FormatError(f"{where}contract_version {version!r} is not an integer") from None
+    if v not in SUPPORTED_CONTRACT_VERSIONS:
+        newer = v > max(SUPPORTED_CONTRACT_VERSIONS)
+        raise FormatError(
+            f"{where}ONNX contract_version {v} is not supported by archmodel "
+            f"(supported: {list(SUPPORTED_CONTRACT_VERSIONS)})"
+            + ("; the model was made by a newer archmodel: upgrade" if newer else ""))
+    return v
+
+
+def load_contract(space: str) -> dict[str, Any]:
+    """The shipped contract of search space ``space`` (``specs/onnx/<space>.json``).
+
+    Raises
+    ------
+    ParameterError
+        No contract for that space.
+    FormatError
+        The file is not a contract or has an unsupported version.
+    """
+    from archmodel.specs import load_spec, spec_names
+
+    if space not in spec_names("onnx"):
+        raise ParameterError(
+            f"no ONNX contract for search space {space!r}; contracts exist for {spec_names('onnx')}")
+    c = load_spec("onnx", space)
+    if c.get("format") != CONTRACT_FORMAT:
+        raise FormatError(f"specs/onnx/{space}.json is not an ONNX contract (format {c.get('format')!r})")
+    check_contract_version(c.get("contract_version"), f"specs/onnx/{space}.json: ")
+    return c
+
+
+def check_graph_inputs(contract: Mapping[str, Any], encoding: str, inputs: Sequence[Mapping[str, Any]]) -> None:
+    """Raise ParameterError unless a graph's inputs are exactly the contract's for ``encoding``."""
+    enc = contract.get("encodings", {}).get(encoding)
+    if enc is None:
+        raise ParameterError(
+            f"the contract of {contract.get('space')!r} has no encoding {encoding!r}; it has "
+            f"{sorted(contract.get('encodings', {}))}")
+    want = [{"name": i["name"], "dtype": i["dtype"], "shape": list(i["shape"])} for i in enc["inputs"]]
+    got = [{"name": i["name"], "dtype": i["dtype"], "shape": list(i["shape"])} for i in inputs]
+    if want != got:
+        raise ParameterError(f"graph inputs {got} differ from the contract's {encoding!r} inputs {want}")
+
+
+# ============================================================================ building
+def _graph_description(space: Any) -> dict[str, Any]:
+    inputs, shape = _graph_inputs(space)
+    return {"inputs": inputs, **shape}
+
+
+def _graph_inputs(space: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    from archmodel.encoding import vocabulary
+
+    probe = space.to_arrays(space.sample(1, 0))
+    c, n = probe.n_cells, probe.n_nodes
+    vocab = vocabulary(space)
+    if probe.kind == "edge":
+        e = int(probe.edges.shape[2])
+        inputs = [{
+            "name": "edges", "dtype": "int64", "shape": [BATCH, c, e, 3],
+            "description": (
+                f"edges[b, c, e] = [src, dst, op]: the e-th edge row of cell c of architecture b; "
+                f"src -> dst are node numbers (0..{n - 1}, src < dst), op indexes 'vocabulary'. "
+                f"Unused rows are padding [0, {n - 1}, 0] (op 0 = '{vocab[0]}', which contributes "
+                "nothing)."),
+        }]
+        shape = {"n_cells": c, "n_nodes": n, "n_edge_rows": e}
+    else:
+        inputs = [
+            {"name": "adj", "dtype": "float32", "shape": [BATCH, c, n, n],
+             "description": (f"adj[b, c, i, j] = 1.0 for an edge j -> i (note: destination first, "
+                             f"the transpose of NAS-Bench-101's matrix), else 0.0; strictly lower "
+                             f"triangular (nodes in topological order 0..{n - 1}).")},
+            {"name": "node_ops", "dtype": "int64", "shape": [BATCH, c, n],
+             "description": "node_ops[b, c, i] = index into 'vocabulary' of node i's operation."},
+        ]
+        shape = {"n_cells": c, "n_nodes": n}
+    return inputs, shape
+
+
+def _build_rules(space: Any) -> dict[str, Any]:
+    """The space-specific part: string format and step-by-step construction of the arrays."""
+    from archmodel.encoding import vocabulary
+    from archmodel.spaces.fixed_edges import FixedEdgeSpace
+    from archmodel.spaces.link_patterns import LinkPatternSpace
+    from archmodel.spaces.nb101 import N as NB101_N, NB101Space
+    from archmodel.spaces.two_input_cells import CONCAT, TwoInputCellSpace
+
+    vocab = vocabulary(space)
+    if isinstance(space, FixedEdgeSpace):
+        n = space.n_nodes
+        return {
+            "algorithm": "fixed_edges",
+            "string_format": "arch_str",
+            "grammar": ("'+'-separated node groups for nodes 1..{last}; group i is '|' + '|'.join(op~j for "
+                        "j in 0..i-1) + '|', where op is a vocabulary name and j the source node. Example "
+                        "group for node 2: '|nor_conv_3x3~0|skip_connect~1|'.").format(last=n - 1),
+            "edge_order": [list(e) for e in space.edges],
+            "steps": [
+                "Split the string on '+' into node groups; group i (1-based) lists the edges into node i.",
+                "Strip the leading and trailing '|' of a group and split it on '|'; each item is 'op~j': "
+                "op = text before the last '~', j = integer after it (source node).",
+                "For e in 0..len(edge_order)-1 with (src, dst) = edge_order[e]: edges[b, 0, e] = "
+                "[src, dst, vocabulary.index(op of the edge src -> dst)].",
+                "Every row is filled (no padding); 'none' edges keep their row with op index 0.",
+            ],
+        }
+    if isinstance(space, TwoInputCellSpace):
+        n = space.n_nodes
+        rows = 3 * space.n_inter
+        return {
+            "algorithm": "two_input_cells",
+            "string_format": "genotype",
+            "grammar": ("DARTS genotype: Genotype(" + ", ".join(
+                f"{c}=[('op', input), ...], {c}_concat=[...]" for c in space.cell_names)
+                + f"); each cell list holds {2 * space.n_inter} (op, input) pairs, two per "
+                  f"intermediate node in order; op is a vocabulary name other than 'none' and "
+                  f"'{CONCAT}'; input is a node number."),
+            "n_inputs": space.n_inputs,
+            "n_intermediate": space.n_inter,
+            "output_node": n - 1,
+            "concat_op": CONCAT,
+            "concat_rule": space.concat_rule,
+            "padding_row": [0, n - 1, 0],
+            "steps": [
+                f"Cell slot c follows the order {space.cell_names}; in each cell, nodes 0..{space.n_inputs - 1} "
+                f"are the cell inputs, nodes {space.n_inputs}..{n - 2} the intermediate nodes and node "
+                f"{n - 1} the output.",
+                f"For intermediate node k = 0..{space.n_inter - 1} (node number {space.n_inputs} + k), take "
+                "the pairs 2k and 2k+1 of the cell's list as (src, op index in vocabulary) and sort the "
+                "two by (src, op index), ascending.",
+                "Append one row [src, node, op index] per sorted pair, node by node, in that order.",
+                ("Then append [v, output_node, vocabulary.index('concat')] for every intermediate node v, "
+                 "ascending." if space.concat_rule == "all" else
+                 "Then append [v, output_node, vocabulary.index('concat')] for every intermediate node v "
+                 "that is not the src of any edge of the same cell (the loose ends; they equal the "
+                 "genotype's <cell>_concat list), ascending."),
+                f"Pad the cell's rows with padding_row up to {rows} rows.",
+            ],
+        }
+    if isinstance(space, NB101Space):
+        return {
+            "algorithm": "nb101_matrix",
+            "string_format": "json",
+            "grammar": ('{"matrix": [[0/1, ...], ...], "ops": ["input", ..., "output"]}: NAS-Bench-101\'s '
+                        "module: an n x n upper-triangular matrix (matrix[i][j] = 1 for an edge i -> j), "
+                        f"2 <= n <= {NB101_N}, and n op names, the first 'input' and the last 'output'."),
+            "max_nodes": NB101_N,
+            "padding_op": space.node_op_choices[0],
+            "steps": [
+                f"Let n = len(ops). Node i < n - 1 keeps number i; node n - 1 (the output) becomes node "
+                f"{NB101_N - 1}; nodes n - 1..{NB101_N - 2} are padding nodes (no edges).",
+                "For each matrix[i][j] == 1: adj[b, 0, new(j), new(i)] = 1.0 (destination first).",
+                f"node_ops[b, 0, new(i)] = vocabulary.index(ops[i]); padding nodes get "
+                f"vocabulary.index(padding_op).",
+                "Use the matrix as given: do not prune nodes that are off every input-output path.",
+            ],
+        }
+    if isinstance(space, LinkPatternSpace):
+        n = space.n_comp + 2
+        return {
+            "algorithm": "link_patterns",
+            "string_format": "hash",
+            "grammar": "the benchmark's integer hash, decimal digits",
+            "links": space.links,
+            "node_op_choices": space.node_op_choices,
+            "hash_base": len(space.node_op_choices) + 1,
+            "steps": [
+                f"Decode the hash h in base B = hash_base: the last {space.n_comp} digits (most "
+                f"significant first) are o_1..o_{space.n_comp}, indices into node_op_choices; the rest, "
+                "h // B**%d, is L, an index into links." % space.n_comp,
+                f"Nodes: 0 input, 1..{space.n_comp} computing nodes, {n - 1} output.",
+                "For i = 1..%d: adj[b, 0, i, links[L][i-1]] = 1.0 (computing node i reads node "
+                "links[L][i-1])." % space.n_comp,
+                f"Every computing node v that no computing node reads (v not in links[L]) feeds the "
+                f"output: adj[b, 0, {n - 1}, v] = 1.0.",
+                f"node_ops[b, 0] = [vocabulary.index('input'), vocabulary.index(node_op_choices[o_1]), ..., "
+                f"vocabulary.index('output')].",
+            ],
+        }
+    raise ParameterError(f"no contract rules for search space {space.name!r}")  # pragma: no cover
+
+
+OUTPUT = {"name": "score", "dtype": "float32", "shape": [BATCH],
+          "description": "one score per architecture; higher = predicted better. Only the order "
+                         "is meaningful."}
+
+#: The encodings published in the contracts: name -> (describe(space) -> {"inputs": [...], ...},
+#: class names of the predictors whose exported graphs take it). A predictor family with its own
+#: inputs (e.g. a one-hot MLP) adds an entry here, registers its encoder with
+#: :func:`register_encoding` below this table, and the contracts are regenerated; existing
+#: encodings keep their meaning, so ``contract_version`` does not change.
+CONTRACT_ENCODINGS: dict[str, tuple[Callable[[Any], dict[str, Any]], tuple[str, ...]]] = {
+    "graph": (_graph_description, ("GATESPredictor",)),
+}
+
+
+def build_contract(space_name: str, *, n_examples: int = 2) -> dict[str, Any]:
+    """The contract of ``space_name`` as a JSON-able dict (what ``specs/onnx`` ships).
+
+    Parameters
+    ----------
+    space_name : str
+    n_examples : int
+        Worked examples (string -> arrays), sampled with seed 0.
+    """
+    from archmodel.encoding import vocabulary
+    from archmodel.spaces import get_space
+
+    space = get_space(space_name)
+    rules = _build_rules(space)
+    probe = space.to_arrays(space.sample(1, 0))
+    examples = []
+    for a in space.sample(n_examples, 0):
+        arrays = _graph_encoding(space, [a])
+        examples.append({"string": space.format(a, rules["string_format"]),
+                         "arrays": {k: v[0].tolist() for k, v in arrays.items()}})
+    return {
+        "format": CONTRACT_FORMAT,
+        "contract_version": CONTRACT_VERSION,
+        "space": space.name,
+        "space_description": space.description,
+        "kind": space.kind,
+        "cells": list(space.cell_names),
+        "vocabulary": vocabulary(space),
+        "nodes": {
+            "n_nodes": probe.n_nodes,
+            "inputs": list(range(probe.n_inputs)),
+            "output": probe.n_nodes - 1,
+            "numbering": "topological: every edge goes from a lower to a higher node number; the "
+                         "first nodes are the cell inputs and the last one is the output",
+        },
+        "encodings": {name: {"predictors": list(predictors), **describe(space), "output": OUTPUT,
+                             "batch": "the first dimension of every input and of the output is "
+                                      "the batch (any size >= 1); the other dimensions are fixed"}
+                      for name, (describe, predictors) in CONTRACT_ENCODINGS.items()},
+        "build": rules,
+        "metadata_keys": METADATA_KEYS,
+        "examples": examples,
+    }
+
+
+def write_contracts(folder: str | Path | None = None, spaces: Sequence[str] | None = None) -> list[Path]:
+    """Write :func:`build_contract` of every space (default: all shipped) into ``folder``
+    (default: the ``specs/onnx`` folder of this installation). Returns the paths written."""
+    from archmodel.io import atomic_write
+    from archmodel.spaces import list_spaces
+
+    if folder is None:
+        import archmodel.specs
+
+        folder = Path(archmodel.specs.__file__).parent / "onnx"
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for name in spaces or list_spaces():
+        path = folder / f"{name}.json"
+        with atomic_write(path, "w", encoding="utf-8") as fh:
+            fh.write(contract_json(build_contract(name)))
+        path.chmod(0o644)
+        out.append(path)
+    return out
+
+
+def contract_json(contract: Mapping[str, Any]) -> str:
+    """The canonical text of a contract file (2-space indent, trailing newline)."""
+    return json.dumps(contract, indent=2) + "\n"
+
+
+if __name__ == "__main__":  # pragma: no cover - maintenance entry point
+    logging.basicConfig(level=logging.INFO)
+    for p in write_contracts():
+        logger.info("wrote %s", p)
