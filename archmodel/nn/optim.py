@@ -29,11 +29,39 @@ __all__ = ["Optimizer", "Adam", "SGD"]
 class Optimizer:
     """Base class: holds hyper-parameters, per-parameter state and the kernel backend."""
 
-    def __init__(self, lr: float, backend: Any = None) -> None:
+    #: Below this many scalars an update runs on the calling thread only.
+    PARALLEL_MIN_SIZE = 65536
+
+    def __init__(self, lr: float, backend: Any = None, n_jobs: int | None = None) -> None:
         check_range(type(self).__name__, "lr", lr, 0.0, low_inclusive=False)
         self.lr = float(lr)
         self.backend = backend
+        self.n_jobs = n_jobs
         self.state: dict[str, dict[str, Any]] = {}
+
+    def _foreach(self, keys: list[str], sizes: list[int], update) -> None:
+        """Run ``update(key)`` for every key; large updates are spread over worker threads
+        (the kernels release the GIL; every element is updated independently, so the result
+        does not depend on the split)."""
+        from archmodel.nn.parallel import map_chunks, resolve_n_jobs
+
+        n_jobs = resolve_n_jobs(self.n_jobs, type(self).__name__)
+        if n_jobs <= 1 or sum(sizes) < self.PARALLEL_MIN_SIZE:
+            for k in keys:
+                update(k)
+            return
+        buckets: list[list[str]] = [[] for _ in range(n_jobs)]
+        loads = [0] * n_jobs
+        for k, n in sorted(zip(keys, sizes), key=lambda kn: -kn[1]):
+            j = loads.index(min(loads))
+            buckets[j].append(k)
+            loads[j] += n
+
+        def run(j: int) -> None:
+            for k in buckets[j]:
+                update(k)
+
+        map_chunks(run, n_jobs, n_jobs)
 
     def _be(self):
         from archmodel.nn.layers import resolve_backend
@@ -84,11 +112,14 @@ class Adam(Optimizer):
         Added to the gradient as ``weight_decay * param`` before the moment updates.
     backend : str, Backend or None
         Kernel backend of the fused update (``nn.adam_update``).
+    n_jobs : int or None
+        Threads for large updates (None: every CPU this process may use).
     """
 
     def __init__(self, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, backend: Any = None) -> None:
-        super().__init__(lr, backend)
+                 eps: float = 1e-8, weight_decay: float = 0.0, backend: Any = None,
+                 n_jobs: int | None = None) -> None:
+        super().__init__(lr, backend, n_jobs)
         b1, b2 = betas
         check_range("Adam", "betas[0]", b1, 0.0, 1.0, high_inclusive=False)
         check_range("Adam", "betas[1]", b2, 0.0, 1.0, high_inclusive=False)
@@ -99,18 +130,22 @@ class Adam(Optimizer):
         self.weight_decay = float(weight_decay)
 
     def step(self, params: Params, grads: Mapping[str, np.ndarray]) -> None:
-        """Update ``params[k]`` in place for every ``k`` in ``grads`` (sorted order)."""
+        """Update ``params[k]`` in place for every ``k`` in ``grads``."""
         self._check(params, grads)
         be = self._be()
-        for k in sorted(grads):
-            p = params[k]
-            st = self.state.get(k)
-            if st is None:
-                st = {"m": np.zeros_like(p), "v": np.zeros_like(p), "step": 0}
-                self.state[k] = st
-            st["step"] += 1
-            be.nn.adam_update(p, grads[k], st["m"], st["v"], self.lr, self.betas[0],
+        keys = sorted(grads)
+        for k in keys:
+            if k not in self.state:
+                p = params[k]
+                self.state[k] = {"m": np.zeros_like(p), "v": np.zeros_like(p), "step": 0}
+            self.state[k]["step"] += 1
+
+        def update(k: str) -> None:
+            st = self.state[k]
+            be.nn.adam_update(params[k], grads[k], st["m"], st["v"], self.lr, self.betas[0],
                               self.betas[1], self.eps, self.weight_decay, st["step"])
+
+        self._foreach(keys, [params[k].size for k in keys], update)
 
 
 class SGD(Optimizer):
@@ -126,11 +161,14 @@ class SGD(Optimizer):
     nesterov : bool
         Needs ``momentum > 0`` and ``dampening == 0``.
     backend : str, Backend or None
+    n_jobs : int or None
+        Threads for large updates (None: every CPU this process may use).
     """
 
     def __init__(self, lr: float = 1e-2, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False, backend: Any = None) -> None:
-        super().__init__(lr, backend)
+                 weight_decay: float = 0.0, nesterov: bool = False, backend: Any = None,
+                 n_jobs: int | None = None) -> None:
+        super().__init__(lr, backend, n_jobs)
         check_range("SGD", "momentum", momentum, 0.0)
         check_range("SGD", "dampening", dampening, 0.0, 1.0)
         check_range("SGD", "weight_decay", weight_decay, 0.0)
@@ -142,17 +180,20 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
 
     def step(self, params: Params, grads: Mapping[str, np.ndarray]) -> None:
-        """Update ``params[k]`` in place for every ``k`` in ``grads`` (sorted order)."""
+        """Update ``params[k]`` in place for every ``k`` in ``grads``."""
         self._check(params, grads)
         be = self._be()
-        for k in sorted(grads):
-            p = params[k]
-            st = self.state.get(k)
-            if st is None:
+        keys = sorted(grads)
+        for k in keys:
+            if k not in self.state:
+                p = params[k]
                 buf = np.zeros_like(p) if self.momentum != 0 else np.zeros(0, p.dtype)
-                st = {"buf": buf, "step": 0}
-                self.state[k] = st
-            first = st["step"] == 0
-            st["step"] += 1
-            be.nn.sgd_update(p, grads[k], st["buf"], self.lr, self.momentum, self.dampening,
-                             self.weight_decay, self.nesterov, first)
+                self.state[k] = {"buf": buf, "step": 0}
+            self.state[k]["step"] += 1
+
+        def update(k: str) -> None:
+            st = self.state[k]
+            be.nn.sgd_update(params[k], grads[k], st["buf"], self.lr, self.momentum,
+                             self.dampening, self.weight_decay, self.nesterov, st["step"] == 1)
+
+        self._foreach(keys, [params[k].size for k in keys], update)

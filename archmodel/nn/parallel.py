@@ -14,7 +14,7 @@ import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
 import numpy as np
 
@@ -102,7 +102,3 @@ def single_threaded_blas() -> Iterator[None]:
     with _controller.limit(limits=1, user_api="blas"):
         yield
 
-
-def split_rows(arrays: Sequence[np.ndarray], sl: slice) -> list[np.ndarray]:
-    """``[a[sl] for a in arrays]`` (None entries stay None)."""
-    return [None if a is None else a[sl] for a in arrays]

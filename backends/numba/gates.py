@@ -12,7 +12,7 @@ import numpy as np
 from archmodel.backends.numba._jit import njit
 
 
-@njit
+@njit(error_model="numpy")
 def _propagate_fwd(s, g, msg_ptr, msg_src, msg_op, relu):  # pragma: no cover - jitted
     r_count, h = s.shape
     z = np.empty_like(s)
@@ -31,7 +31,7 @@ def _propagate_fwd(s, g, msg_ptr, msg_src, msg_op, relu):  # pragma: no cover - 
     return z
 
 
-@njit
+@njit(error_model="numpy")
 def _propagate_bwd(grad_y, s, y, g, msg_ptr, msg_src, msg_op, relu):  # pragma: no cover
     r_count, h = s.shape
     grad_s = np.empty_like(s)
@@ -61,13 +61,13 @@ def _propagate_bwd(grad_y, s, y, g, msg_ptr, msg_src, msg_op, relu):  # pragma: 
     return grad_s, grad_g
 
 
-@njit
+@njit(error_model="numpy")
 def _layer_fwd(x, w, g, msg_ptr, msg_src, msg_op, relu):  # pragma: no cover - jitted
     s = np.dot(x, w)
     return s, _propagate_fwd(s, g, msg_ptr, msg_src, msg_op, relu)
 
 
-@njit
+@njit(error_model="numpy")
 def _layer_bwd(grad_y, x, w, s, y, g, msg_ptr, msg_src, msg_op, relu, need_gx):  # pragma: no cover
     grad_s, grad_g = _propagate_bwd(grad_y, s, y, g, msg_ptr, msg_src, msg_op, relu)
     grad_w = np.dot(x.T, grad_s)
@@ -78,7 +78,7 @@ def _layer_bwd(grad_y, x, w, s, y, g, msg_ptr, msg_src, msg_op, relu, need_gx): 
     return grad_x, grad_w, grad_g
 
 
-@njit
+@njit(error_model="numpy")
 def _readout_fwd(y, read_rows):  # pragma: no cover - jitted
     b_count, q = read_rows.shape
     h = y.shape[1]
@@ -94,7 +94,7 @@ def _readout_fwd(y, read_rows):  # pragma: no cover - jitted
     return out
 
 
-@njit
+@njit(error_model="numpy")
 def _readout_bwd(grad_out, read_rows, n_rows):  # pragma: no cover - jitted
     b_count, q = read_rows.shape
     h = grad_out.shape[1]

@@ -4,7 +4,9 @@ Same function names and signatures as the NumPy reference (see there for the mat
 public function is a thin Python wrapper (argument normalisation: ``None`` -> empty array plus
 flag) around a module-level ``@njit`` kernel that fuses the element-wise work (bias, ReLU,
 dropout mask, bias gradient, optimiser update) into one pass; matrix products call BLAS through
-``np.dot``. Nothing is compiled at import: kernels compile on first call, per dtype.
+``np.dot``. Nothing is compiled at import: kernels compile on first call, per dtype. Element-wise kernels use
+``error_model="numpy"`` (IEEE results instead of ZeroDivisionError checks), which lets LLVM
+vectorise their loops.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ def _c(a: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- linear / dense
-@njit
+@njit(error_model="numpy")
 def _dense_fwd(x, w, b, has_b, relu, mask, has_mask):  # pragma: no cover - jitted
     y = np.dot(x, w)
     m, n = y.shape
@@ -45,7 +47,7 @@ def _dense_fwd(x, w, b, has_b, relu, mask, has_mask):  # pragma: no cover - jitt
     return y
 
 
-@njit
+@njit(error_model="numpy")
 def _dense_bwd(gy, x, w, y, relu, mask, has_mask, need_gx):  # pragma: no cover - jitted
     m, n = gy.shape
     g = np.empty_like(gy)
@@ -102,7 +104,7 @@ def dense_backward(grad_y: np.ndarray, x: np.ndarray, w: np.ndarray, y: np.ndarr
 
 
 # ----------------------------------------------------------------------------- activations
-@njit
+@njit(error_model="numpy")
 def _relu_fwd(x):  # pragma: no cover - jitted
     y = np.empty_like(x)
     for i in range(x.size):
@@ -111,7 +113,7 @@ def _relu_fwd(x):  # pragma: no cover - jitted
     return y
 
 
-@njit
+@njit(error_model="numpy")
 def _relu_bwd(gy, y):  # pragma: no cover - jitted
     g = np.empty_like(gy)
     for i in range(gy.size):
@@ -119,7 +121,7 @@ def _relu_bwd(gy, y):  # pragma: no cover - jitted
     return g
 
 
-@njit
+@njit(error_model="numpy")
 def _sigmoid_fwd(x):  # pragma: no cover - jitted
     y = np.empty_like(x)
     for i in range(x.size):
@@ -132,7 +134,7 @@ def _sigmoid_fwd(x):  # pragma: no cover - jitted
     return y
 
 
-@njit
+@njit(error_model="numpy")
 def _sigmoid_bwd(gy, y):  # pragma: no cover - jitted
     g = np.empty_like(gy)
     for i in range(gy.size):
@@ -140,7 +142,7 @@ def _sigmoid_bwd(gy, y):  # pragma: no cover - jitted
     return g
 
 
-@njit
+@njit(error_model="numpy")
 def _tanh_fwd(x):  # pragma: no cover - jitted
     y = np.empty_like(x)
     for i in range(x.size):
@@ -148,7 +150,7 @@ def _tanh_fwd(x):  # pragma: no cover - jitted
     return y
 
 
-@njit
+@njit(error_model="numpy")
 def _tanh_bwd(gy, y):  # pragma: no cover - jitted
     g = np.empty_like(gy)
     for i in range(gy.size):
@@ -156,7 +158,7 @@ def _tanh_bwd(gy, y):  # pragma: no cover - jitted
     return g
 
 
-@njit
+@njit(error_model="numpy")
 def _mul(a, b):  # pragma: no cover - jitted
     out = np.empty_like(a)
     for i in range(a.size):
@@ -250,7 +252,7 @@ def embedding_backward(grad_y: np.ndarray, idx: np.ndarray, n_rows: int) -> np.n
 
 
 # ----------------------------------------------------------------------------- optimisers
-@njit
+@njit(error_model="numpy")
 def _adam(p, g, m, v, lr, beta1, beta2, eps, wd, bc1, sqrt_bc2):  # pragma: no cover - jitted
     step_size = lr / bc1
     for i in range(p.size):
@@ -264,7 +266,7 @@ def _adam(p, g, m, v, lr, beta1, beta2, eps, wd, bc1, sqrt_bc2):  # pragma: no c
         p[i] = p[i] - step_size * (m[i] / (math.sqrt(v[i]) / sqrt_bc2 + eps))
 
 
-@njit
+@njit(error_model="numpy")
 def _sgd(p, g, buf, lr, momentum, dampening, wd, nesterov, first):  # pragma: no cover - jitted
     for i in range(p.size):
         gi = g[i]

@@ -1,0 +1,16 @@
+"""Array-level predictor models (integer-encoded cells in, scores out) with hand-written
+backward passes.
+
+gates     GATES encoder + MLP head (:class:`~archmodel.models.gates.GATESModel`)
+"""
+from __future__ import annotations
+
+__all__ = ["GATESModel"]
+
+
+def __getattr__(name: str):
+    if name == "GATESModel":
+        from archmodel.models.gates import GATESModel
+
+        return GATESModel
+    raise AttributeError(f"module 'archmodel.models' has no attribute {name!r}")
