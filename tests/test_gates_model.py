@@ -69,6 +69,8 @@ def naive_scores(model: GATESModel, params, batch, masks=None) -> np.ndarray:
                 s = x @ p(f"gates{l}.weight")
                 gate = _sigmoid(p("op_emb") @ p(f"gates{l}.op_attn.weight") + p(f"gates{l}.op_attn.bias"))
                 y = s.copy()
+                if model.residual == "inputs":  # only input nodes keep their own state
+                    y[n_in:] = 0
                 if model.kind == "edge":
                     for src, dst, op in cells[c][0][i]:
                         if op != model.none_op:
@@ -117,9 +119,10 @@ def _batch(kind, rng, b, n_cells):
 @pytest.mark.parametrize("kind", ["edge", "node"])
 @pytest.mark.parametrize("n_cells", [1, 2])
 @pytest.mark.parametrize("readout", ["output", "mean"])
-def test_forward_matches_naive_equations(backend, kind, n_cells, readout):
+@pytest.mark.parametrize("residual", ["inputs", "all"])
+def test_forward_matches_naive_equations(backend, kind, n_cells, readout, residual):
     rng = np.random.default_rng(1)
-    model = _model(kind, n_cells, readout, chunk_size=7)
+    model = _model(kind, n_cells, readout, chunk_size=7, residual=residual)
     params = model.init_params(rng, np.float64)
     batch = _batch(kind, rng, 20, n_cells)
     masks = model.head.draw_masks(rng, 20, np.float64)
@@ -179,9 +182,10 @@ def test_compression_is_exact_and_shares_rows():
 # ----------------------------------------------------------------------------- gradients
 @pytest.mark.parametrize("kind", ["edge", "node"])
 @pytest.mark.parametrize("n_cells", [1, 2])
-def test_gradcheck_full_model(backend, kind, n_cells):
+@pytest.mark.parametrize("residual", ["inputs", "all"])
+def test_gradcheck_full_model(backend, kind, n_cells, residual):
     rng = np.random.default_rng(4)
-    model = _model(kind, n_cells, "output" if n_cells == 1 else "mean", chunk_size=5)
+    model = _model(kind, n_cells, "output" if n_cells == 1 else "mean", chunk_size=5, residual=residual)
     params = model.init_params(rng, np.float64)
     batch = _batch(kind, rng, 11, n_cells)
     masks = model.head.draw_masks(rng, 11, np.float64)

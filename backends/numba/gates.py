@@ -13,12 +13,12 @@ from archmodel.backends.numba._jit import njit
 
 
 @njit(error_model="numpy")
-def _propagate_fwd(s, g, msg_ptr, msg_src, msg_op, relu):  # pragma: no cover - jitted
+def _propagate_fwd(s, g, msg_ptr, msg_src, msg_op, relu, n_res):  # pragma: no cover - jitted
     r_count, h = s.shape
     z = np.empty_like(s)
     for r in range(r_count):
         for j in range(h):
-            z[r, j] = s[r, j]
+            z[r, j] = s[r, j] if r < n_res else 0
         for m in range(msg_ptr[r], msg_ptr[r + 1]):
             src = msg_src[m]
             op = msg_op[m]
@@ -32,7 +32,7 @@ def _propagate_fwd(s, g, msg_ptr, msg_src, msg_op, relu):  # pragma: no cover - 
 
 
 @njit(error_model="numpy")
-def _propagate_bwd(grad_y, s, y, g, msg_ptr, msg_src, msg_op, relu):  # pragma: no cover
+def _propagate_bwd(grad_y, s, y, g, msg_ptr, msg_src, msg_op, relu, n_res):  # pragma: no cover
     r_count, h = s.shape
     grad_s = np.empty_like(s)
     grad_g = np.zeros_like(g)
@@ -43,7 +43,7 @@ def _propagate_bwd(grad_y, s, y, g, msg_ptr, msg_src, msg_op, relu):  # pragma: 
             v = grad_y[r, j]
             if relu and not y[r, j] > 0:
                 v = 0
-            grad_s[r, j] = v
+            grad_s[r, j] = v if r < n_res else 0
     for r in range(r_count):
         if msg_ptr[r] == msg_ptr[r + 1]:
             continue
@@ -62,14 +62,14 @@ def _propagate_bwd(grad_y, s, y, g, msg_ptr, msg_src, msg_op, relu):  # pragma: 
 
 
 @njit(error_model="numpy")
-def _layer_fwd(x, w, g, msg_ptr, msg_src, msg_op, relu):  # pragma: no cover - jitted
+def _layer_fwd(x, w, g, msg_ptr, msg_src, msg_op, relu, n_res):  # pragma: no cover - jitted
     s = np.dot(x, w)
-    return s, _propagate_fwd(s, g, msg_ptr, msg_src, msg_op, relu)
+    return s, _propagate_fwd(s, g, msg_ptr, msg_src, msg_op, relu, n_res)
 
 
 @njit(error_model="numpy")
-def _layer_bwd(grad_y, x, w, s, y, g, msg_ptr, msg_src, msg_op, relu, need_gx):  # pragma: no cover
-    grad_s, grad_g = _propagate_bwd(grad_y, s, y, g, msg_ptr, msg_src, msg_op, relu)
+def _layer_bwd(grad_y, x, w, s, y, g, msg_ptr, msg_src, msg_op, relu, need_gx, n_res):  # pragma: no cover
+    grad_s, grad_g = _propagate_bwd(grad_y, s, y, g, msg_ptr, msg_src, msg_op, relu, n_res)
     grad_w = np.dot(x.T, grad_s)
     if need_gx:
         grad_x = np.dot(grad_s, w.T)
@@ -111,31 +111,39 @@ def _c(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+def _n_res(n_residual: int | None, rows: int) -> int:
+    return rows if n_residual is None else min(int(n_residual), rows)
+
+
 def propagate_forward(s: np.ndarray, g: np.ndarray, msg_ptr: np.ndarray, msg_src: np.ndarray,
-                      msg_op: np.ndarray, relu: bool) -> np.ndarray:
-    """Gated message passing with residual -> y [R, H]."""
-    return _propagate_fwd(_c(s), _c(g), msg_ptr, msg_src, msg_op, bool(relu))
+                      msg_op: np.ndarray, relu: bool, n_residual: int | None = None) -> np.ndarray:
+    """Gated message passing with residual on the first ``n_residual`` rows -> y [R, H]."""
+    return _propagate_fwd(_c(s), _c(g), msg_ptr, msg_src, msg_op, bool(relu), _n_res(n_residual, s.shape[0]))
 
 
 def propagate_backward(grad_y: np.ndarray, s: np.ndarray, y: np.ndarray, g: np.ndarray,
                        msg_ptr: np.ndarray, msg_src: np.ndarray, msg_op: np.ndarray,
-                       relu: bool) -> tuple[np.ndarray, np.ndarray]:
+                       relu: bool, n_residual: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of :func:`propagate_forward` -> (grad_s [R, H], grad_g [K, H])."""
-    return _propagate_bwd(_c(grad_y), _c(s), _c(y), _c(g), msg_ptr, msg_src, msg_op, bool(relu))
+    return _propagate_bwd(_c(grad_y), _c(s), _c(y), _c(g), msg_ptr, msg_src, msg_op, bool(relu),
+                          _n_res(n_residual, s.shape[0]))
 
 
 def layer_forward(x: np.ndarray, w: np.ndarray, g: np.ndarray, msg_ptr: np.ndarray,
-                  msg_src: np.ndarray, msg_op: np.ndarray, relu: bool) -> tuple[np.ndarray, np.ndarray]:
+                  msg_src: np.ndarray, msg_op: np.ndarray, relu: bool,
+                  n_residual: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One GATES layer -> (s [R, H], y [R, H])."""
-    return _layer_fwd(_c(x), _c(w), _c(g), msg_ptr, msg_src, msg_op, bool(relu))
+    return _layer_fwd(_c(x), _c(w), _c(g), msg_ptr, msg_src, msg_op, bool(relu),
+                      _n_res(n_residual, x.shape[0]))
 
 
 def layer_backward(grad_y: np.ndarray, x: np.ndarray, w: np.ndarray, s: np.ndarray, y: np.ndarray,
                    g: np.ndarray, msg_ptr: np.ndarray, msg_src: np.ndarray, msg_op: np.ndarray,
-                   relu: bool, need_grad_x: bool) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+                   relu: bool, need_grad_x: bool,
+                   n_residual: int | None = None) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Gradients of :func:`layer_forward` -> (grad_x or None, grad_w, grad_g)."""
     gx, gw, gg = _layer_bwd(_c(grad_y), _c(x), _c(w), _c(s), _c(y), _c(g), msg_ptr, msg_src,
-                            msg_op, bool(relu), bool(need_grad_x))
+                            msg_op, bool(relu), bool(need_grad_x), _n_res(n_residual, s.shape[0]))
     return (gx if need_grad_x else None), gw, gg
 
 

@@ -5,8 +5,12 @@ receives the messages ``m`` in ``msg_ptr[r]:msg_ptr[r+1]``, each from row ``msg_
 (always ``< r``) gated by operation ``msg_op[m]``. One GATES layer (Ning et al., ECCV 2020) is
 
     s = x @ w                                   # [R, H]
-    z[r] = s[r] + sum_m g[msg_op[m]] * s[msg_src[m]]   # g = sigmoid(op_emb @ W_o + b_o), [K, H]
+    z[r] = [r < n_residual] s[r] + sum_m g[msg_op[m]] * s[msg_src[m]]   # g = sigmoid(op_emb @ W_o + b_o), [K, H]
     y = relu(z) if relu else z
+
+The residual term ``s[r]`` is added to the first ``n_residual`` rows only (``None``: every row).
+GATES' NB201 configuration keeps it for the input rows alone: every other node's state is then
+purely the gated information that flows into it.
 
 (operation-on-node cells use ``msg_op[m]`` = the operation of the receiving node). The readout
 averages, per cell of the batch, the rows listed in ``read_rows`` ``[B, Q]``.
@@ -22,8 +26,12 @@ def _dst(msg_ptr: np.ndarray) -> np.ndarray:
     return np.repeat(np.arange(msg_ptr.shape[0] - 1), np.diff(msg_ptr))
 
 
+def _n_res(n_residual: int | None, rows: int) -> int:
+    return rows if n_residual is None else min(int(n_residual), rows)
+
+
 def propagate_forward(s: np.ndarray, g: np.ndarray, msg_ptr: np.ndarray, msg_src: np.ndarray,
-                      msg_op: np.ndarray, relu: bool) -> np.ndarray:
+                      msg_op: np.ndarray, relu: bool, n_residual: int | None = None) -> np.ndarray:
     """Gated message passing with residual: ``y = act(s + sum of gated messages)``.
 
     Parameters
@@ -35,12 +43,16 @@ def propagate_forward(s: np.ndarray, g: np.ndarray, msg_ptr: np.ndarray, msg_src
     msg_ptr : int64 [R + 1]
     msg_src, msg_op : int64 [M]
     relu : bool
+    n_residual : int or None
+        Rows that keep their own state (the residual); None = all.
 
     Returns
     -------
     y : ndarray [R, H]
     """
-    z = s.copy()
+    k = _n_res(n_residual, s.shape[0])
+    z = np.zeros_like(s)
+    z[:k] = s[:k]
     if msg_src.size:
         np.add.at(z, _dst(msg_ptr), g[msg_op] * s[msg_src])
     if relu:
@@ -50,7 +62,7 @@ def propagate_forward(s: np.ndarray, g: np.ndarray, msg_ptr: np.ndarray, msg_src
 
 def propagate_backward(grad_y: np.ndarray, s: np.ndarray, y: np.ndarray, g: np.ndarray,
                        msg_ptr: np.ndarray, msg_src: np.ndarray, msg_op: np.ndarray,
-                       relu: bool) -> tuple[np.ndarray, np.ndarray]:
+                       relu: bool, n_residual: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of :func:`propagate_forward`.
 
     Returns
@@ -59,7 +71,9 @@ def propagate_backward(grad_y: np.ndarray, s: np.ndarray, y: np.ndarray, g: np.n
     grad_g : ndarray [K, H]
     """
     dz = np.where(y > 0, grad_y, 0).astype(grad_y.dtype, copy=False) if relu else grad_y
-    grad_s = dz.copy()
+    k = _n_res(n_residual, s.shape[0])
+    grad_s = np.zeros_like(dz)
+    grad_s[:k] = dz[:k]
     grad_g = np.zeros_like(g)
     if msg_src.size:
         dzm = dz[_dst(msg_ptr)]
@@ -69,7 +83,8 @@ def propagate_backward(grad_y: np.ndarray, s: np.ndarray, y: np.ndarray, g: np.n
 
 
 def layer_forward(x: np.ndarray, w: np.ndarray, g: np.ndarray, msg_ptr: np.ndarray,
-                  msg_src: np.ndarray, msg_op: np.ndarray, relu: bool) -> tuple[np.ndarray, np.ndarray]:
+                  msg_src: np.ndarray, msg_op: np.ndarray, relu: bool,
+                  n_residual: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One GATES layer: ``s = x @ w`` then :func:`propagate_forward`.
 
     Parameters
@@ -85,12 +100,13 @@ def layer_forward(x: np.ndarray, w: np.ndarray, g: np.ndarray, msg_ptr: np.ndarr
     y : ndarray [R, H]
     """
     s = x @ w
-    return s, propagate_forward(s, g, msg_ptr, msg_src, msg_op, relu)
+    return s, propagate_forward(s, g, msg_ptr, msg_src, msg_op, relu, n_residual)
 
 
 def layer_backward(grad_y: np.ndarray, x: np.ndarray, w: np.ndarray, s: np.ndarray, y: np.ndarray,
                    g: np.ndarray, msg_ptr: np.ndarray, msg_src: np.ndarray, msg_op: np.ndarray,
-                   relu: bool, need_grad_x: bool) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+                   relu: bool, need_grad_x: bool,
+                   n_residual: int | None = None) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Gradients of :func:`layer_forward`.
 
     Returns
@@ -99,7 +115,7 @@ def layer_backward(grad_y: np.ndarray, x: np.ndarray, w: np.ndarray, s: np.ndarr
     grad_w : ndarray [H_in, H]
     grad_g : ndarray [K, H]
     """
-    grad_s, grad_g = propagate_backward(grad_y, s, y, g, msg_ptr, msg_src, msg_op, relu)
+    grad_s, grad_g = propagate_backward(grad_y, s, y, g, msg_ptr, msg_src, msg_op, relu, n_residual)
     grad_w = x.T @ grad_s
     grad_x = grad_s @ w.T if need_grad_x else None
     return grad_x, grad_w, grad_g
