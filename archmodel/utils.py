@@ -36,6 +36,9 @@ def blas_threads(n: int | None = 1) -> Iterator[None]:
         yield
         return
     try:
+        # load SciPy's BLAS (the one Numba's np.dot calls) *before* limiting, or it would be
+        # loaded later, outside the limit, and run multi-threaded inside worker threads
+        import scipy.linalg.cython_blas  # noqa: F401
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - optional
         yield

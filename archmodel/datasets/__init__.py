@@ -1,0 +1,1 @@
+"""Image data sets for training networks locally (see :mod:`archmodel.datasets.images`)."""
