@@ -153,7 +153,7 @@ def test_bad_input_errors():
 
 def test_divergence_is_reported_with_epoch():
     archs, y = toy()
-    p = GATESPredictor(rng=0, loss="mse", lr=1e3, **{k: v for k, v in SMALL.items() if k != "epochs"}, epochs=50)
+    p = GATESPredictor(rng=0, loss="mse", lr=1e8, **{k: v for k, v in SMALL.items() if k != "epochs"}, epochs=50)
     with pytest.raises(TrainingDivergedError, match=r"diverged at epoch \d+ of 50"):
         p.fit(archs, y)
 
