@@ -44,8 +44,74 @@ def parse_genotype(text, cells):
     return out
 
 
-def build_arrays(contract, strings):
-    """The model inputs for ``strings``, following ``contract['build']``."""
+def build_decisions(contract, strings):
+    """The decision sequences of ``strings`` (int64 [n, T]), following ``build.decisions``."""
+    b = contract["build"]
+    d = b["decisions"]
+    vocab = contract["vocabulary"]
+    index = {name: i for i, name in enumerate(vocab)}
+    n_nodes = contract["nodes"]["n_nodes"]
+    seq = np.zeros((len(strings), len(d["decision_sizes"])), dtype=np.int64)
+    algo = b["algorithm"]
+    for i, s in enumerate(strings):
+        if algo == "fixed_edges":
+            ops = parse_arch_str(s, n_nodes)
+            row = [index[ops[(src, dst)]] for src, dst in b["edge_order"]]
+        elif algo == "two_input_cells":
+            cells = parse_genotype(s, contract["cells"])
+            choice = {name: k for k, name in enumerate(d["op_choices"])}
+            row = []
+            for cell in contract["cells"]:
+                pairs = cells[cell]
+                for k in range(b["n_intermediate"]):
+                    a = (pairs[2 * k][1], choice[pairs[2 * k][0]])
+                    c = (pairs[2 * k + 1][1], choice[pairs[2 * k + 1][0]])
+                    if c < a:
+                        a, c = c, a
+                    row += [a[0], a[1], c[0], c[1]]
+        elif algo == "nb101_matrix":
+            obj = json.loads(s)
+            m, ops = obj["matrix"], obj["ops"]
+            n, n_max = len(ops), b["max_nodes"]
+            new = list(range(n - 1)) + [n_max - 1]
+            m7 = [[0] * n_max for _ in range(n_max)]
+            op7 = [0] * n_max
+            for a in range(n):
+                if 0 < a < n - 1:
+                    op7[new[a]] = d["op_choices"].index(ops[a])
+                for c in range(n):
+                    if m[a][c]:
+                        m7[new[a]][new[c]] = 1
+            row = [m7[x][y] for x, y in d["upper_triangle_order"]] + op7[1:n_max - 1]
+        elif algo == "link_patterns":
+            h = int(s)
+            digits = []
+            for _ in range(len(b["links"][0])):
+                h, r = divmod(h, b["hash_base"])
+                digits.append(r)
+            row = [h] + digits[::-1]
+        else:
+            raise ValueError("unknown build algorithm %r" % algo)
+        seq[i] = row
+    sizes = np.asarray(d["decision_sizes"])
+    if (seq < 0).any() or (seq >= sizes).any():
+        raise ValueError("a decision is out of range")
+    return seq
+
+
+def build_arrays(contract, strings, encoding="graph"):
+    """The model inputs of ``encoding`` for ``strings``, following ``contract['build']``."""
+    if encoding == "sequence":
+        return {"seq": build_decisions(contract, strings)}
+    if encoding == "onehot":
+        seq = build_decisions(contract, strings)
+        enc = contract["encodings"]["onehot"]
+        onehot = np.zeros((len(strings), enc["inputs"][0]["shape"][1]), dtype=np.float32)
+        cols = np.asarray(enc["offsets"])[None, :] + seq
+        onehot[np.arange(len(strings))[:, None], cols] = 1.0
+        return {"onehot": onehot}
+    if encoding != "graph":
+        raise ValueError("unknown encoding %r" % encoding)
     b = contract["build"]
     vocab = contract["vocabulary"]
     index = {name: i for i, name in enumerate(vocab)}
@@ -136,7 +202,7 @@ def main(argv):
         raise SystemExit("model follows contract version %s, this contract is %s"
                          % (meta.get("contract_version"), contract["contract_version"]))
     enc = contract["encodings"][meta["encoding"]]
-    arrays = build_arrays(contract, strings)
+    arrays = build_arrays(contract, strings, meta["encoding"])
     declared = {i["name"]: i for i in enc["inputs"]}
     for inp in session.get_inputs():
         spec = declared[inp.name]

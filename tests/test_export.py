@@ -245,7 +245,10 @@ def test_register_converter_for_a_new_class(tmp_path):
         assert {m.key: m.value for m in model.metadata_props}["predictor_class"] == "SameMathGATES"
         with pytest.raises(ParameterError, match="must be a callable or 'module:function'"):
             register_converter("some.Class", "not-a-target", encoding="graph")
-        with pytest.raises(ParameterError, match="has no encoding 'onehot'"):
+        with pytest.raises(ParameterError, match="has no encoding 'bitstring'"):
+            register_converter(SameMathGATES, convert_gates, encoding="bitstring", overwrite=True)
+            to_onnx(g, tmp_path / "bad.onnx")
+        with pytest.raises(ParameterError, match="differ from the contract's 'onehot' inputs"):
             register_converter(SameMathGATES, convert_gates, encoding="onehot", overwrite=True)
             to_onnx(g, tmp_path / "bad.onnx")
     finally:

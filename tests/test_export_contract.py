@@ -35,11 +35,25 @@ def _client_module():
     return mod
 
 
+#: small configurations of every predictor class with a converter
+SMALL_BY_CLASS = {
+    "GATESPredictor": SMALL,
+    "MLPPredictor": dict(mlp_hidden=(32, 32)),
+    "LSTMPredictor": dict(emb_dim=8, hidden_dim=16, mlp_hidden=(32,)),
+    "GCNPredictor": dict(gcn_dims=(24, 24), mlp_hidden=(32,)),
+}
+ENCODINGS = ["graph", "onehot", "sequence"]
+
+
 def _gates(space_name: str, seed: int = 0):
-    from archmodel.predictors.gates import GATESPredictor
+    return _fresh("GATESPredictor", space_name, seed)
+
+
+def _fresh(cls_name: str, space_name: str, seed: int = 0):
+    from archmodel.predictors import predictor_class
 
     sp = get_space(space_name)
-    p = GATESPredictor(backend="numpy", **SMALL)
+    p = predictor_class(cls_name)(backend="numpy", **SMALL_BY_CLASS[cls_name])
     p.space_, p.model_ = sp.name, p._build_model(sp)
     p.params_ = p.model_.init_params(seed)
     return p
@@ -71,9 +85,29 @@ def test_contract_fields():
         for inp in graph["inputs"]:
             assert inp["shape"][0] == "batch" and inp["dtype"] in ("int64", "float32")
         for ex in c["examples"]:  # worked examples decode to archmodel's own arrays
-            arrays = sp.to_arrays([sp.parse(ex["string"])])
+            arch = sp.parse(ex["string"])
+            arrays = sp.to_arrays([arch])
             for k, v in ex["arrays"].items():
                 np.testing.assert_array_equal(np.asarray(v), getattr(arrays, k)[0])
+            assert sp.parse(ex["sequence"], "sequence") == arch
+            assert json.loads(ex["sequence"]) == list(arch.seq)
+            assert sorted(ex["encodings"]) == ENCODINGS
+            np.testing.assert_array_equal(ex["encodings"]["sequence"]["seq"], arch.seq)
+            np.testing.assert_array_equal(ex["encodings"]["onehot"]["onehot"], sp.onehot([arch])[0])
+            assert ex["encodings"]["graph"] == ex["arrays"]
+        # the decision encodings: sizes and offsets of the space, one input each
+        sizes = list(sp.decision_sizes)
+        assert c["build"]["decisions"]["decision_sizes"] == sizes
+        assert c["encodings"]["sequence"]["inputs"][0]["shape"] == ["batch", len(sizes)]
+        assert c["encodings"]["onehot"]["inputs"][0]["shape"] == ["batch", sum(sizes)]
+        assert c["encodings"]["onehot"]["offsets"] == [sum(sizes[:t]) for t in range(len(sizes))]
+        assert c["encodings"]["sequence"]["inputs"][0]["dtype"] == "int64"
+        assert c["encodings"]["onehot"]["inputs"][0]["dtype"] == "float32"
+        # every class with a converter is listed under the encoding its graphs take
+        from archmodel.export import _REGISTRY
+
+        for key, (_, encoding) in _REGISTRY.items():
+            assert key.rsplit(".", 1)[-1] in c["encodings"][encoding]["predictors"]
 
 
 def test_contract_errors():
@@ -101,28 +135,42 @@ def test_client_imports_only_onnxruntime_numpy_json():
 
 
 @pytest.mark.parametrize("space_name", list_spaces())
-def test_client_builds_archmodels_arrays_from_strings(space_name):
-    """The contract's construction rules, implemented independently, give archmodel's arrays."""
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_client_builds_archmodels_arrays_from_strings(space_name, encoding):
+    """The contract's construction rules, implemented independently, give archmodel's arrays
+    (and the same arrays the predictors encode)."""
+    from archmodel.export import get_converter
     from archmodel.export.contract import encode, load_contract
+    from archmodel.predictors import REGISTRY, predictor_class
 
     client = _client_module()
     sp = get_space(space_name)
     c = load_contract(space_name)
     archs = sp.sample(2000, 21)
     strings = [sp.format(a, c["build"]["string_format"]) for a in archs]
-    built = client.build_arrays(c, strings)
-    want = encode(sp, archs, "graph")
-    assert sorted(built) == sorted(want)
+    built = client.build_arrays(c, strings, encoding)
+    want = encode(sp, archs, encoding)
+    assert sorted(built) == sorted(want) == sorted(i["name"] for i in c["encodings"][encoding]["inputs"])
     for k in want:
         assert built[k].dtype == want[k].dtype
         np.testing.assert_array_equal(built[k], want[k])
+    for name in REGISTRY:  # what each predictor feeds its model is the contract's encoding
+        if get_converter(predictor_class(name)).encoding == encoding:
+            ours = _fresh(name, space_name).encode(archs[:50])
+            for k in want:
+                np.testing.assert_array_equal(np.asarray(ours[k]).astype(want[k].dtype), want[k][:50])
 
 
-@pytest.mark.parametrize("space_name", ["nb201", "darts", "nb101", "nasbench-graph"])
-def test_standalone_client_reproduces_archmodel_scores(tmp_path, space_name):
+CLIENT_CASES = ([("GATESPredictor", s) for s in ("nb201", "darts", "nb101", "nasbench-graph")]
+                + [(c, s) for c in ("MLPPredictor", "LSTMPredictor", "GCNPredictor")
+                   for s in ("nb201", "darts", "nb101")])
+
+
+@pytest.mark.parametrize("cls_name, space_name", CLIENT_CASES)
+def test_standalone_client_reproduces_archmodel_scores(tmp_path, cls_name, space_name):
     from archmodel.export import load_onnx_predictor, to_onnx
 
-    p = _gates(space_name, seed=5)
+    p = _fresh(cls_name, space_name, seed=5)
     model = tmp_path / "model.onnx"
     to_onnx(p, model)
     sp = get_space(space_name)
@@ -160,7 +208,8 @@ def test_client_refuses_a_model_of_another_contract_version(tmp_path):
     assert r.returncode != 0 and "contract version 7" in r.stderr
 
 
-def test_client_pads_nb101_modules_with_fewer_than_7_nodes():
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_client_pads_nb101_modules_with_fewer_than_7_nodes(encoding):
     from archmodel.export.contract import encode, load_contract
 
     client = _client_module()
@@ -171,7 +220,7 @@ def test_client_pads_nb101_modules_with_fewer_than_7_nodes():
         strings.append(json.dumps({"matrix": m.tolist(), "ops": ops}))
     sizes = {len(json.loads(s)["ops"]) for s in strings}
     assert min(sizes) < 7  # some modules really are smaller
-    built = client.build_arrays(load_contract("nb101"), strings)
-    want = encode(sp, [sp.parse(s) for s in strings], "graph")
+    built = client.build_arrays(load_contract("nb101"), strings, encoding)
+    want = encode(sp, [sp.parse(s) for s in strings], encoding)
     for k in want:
         np.testing.assert_array_equal(built[k], want[k])

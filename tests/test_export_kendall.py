@@ -2,6 +2,11 @@
 NAS-Bench-201 cells: 1.0 up to ties and float32 rounding, i.e. no pair whose reference scores
 differ by more than twice the largest measured |onnx - numpy| is ordered the other way, for a
 freshly initialised (paper-sized) model and for one trained on real NB201 accuracies.
+
+A fresh model's scores crowd together (with the default residual='inputs', 15,625 cells get
+7,944 distinct reference scores between 0.03097 and 0.03110), so many pairs differ by less than
+the float32 discrepancy and tau itself is below 1 (0.99987 with the table graph); the
+assertion is about the pairs that float32 rounding cannot explain.
 """
 from __future__ import annotations
 
@@ -40,21 +45,37 @@ def discordant_pairs(x: np.ndarray, y: np.ndarray) -> int:
     return int(round((n0 - nx - ny + nxy - tau * np.sqrt(float(n0 - nx) * (n0 - ny))) / 2))
 
 
+def near_tie_pairs(ref: np.ndarray, gap: float) -> int:
+    """Pairs whose reference scores differ, but by at most ``gap``."""
+    r = np.sort(np.asarray(ref, np.float64))
+    within = np.searchsorted(r, r + gap, side="right") - np.arange(len(r)) - 1
+    equal = np.searchsorted(r, r, side="right") - np.arange(len(r)) - 1
+    return int((within - equal).sum())
+
+
 def _check_rank_agreement(ref: np.ndarray, got: np.ndarray) -> dict:
     err = float(np.abs(got.astype(np.float64) - ref).max())
     tau = kendall_tau(ref, got)
     n_disc = discordant_pairs(ref, got)
     report = {"tau": tau, "discordant_pairs": n_disc, "max_abs_error": err,
+              "near_tie_pairs_2err": near_tie_pairs(ref, 2 * err),
               "reversed_beyond_2err": reversed_pairs_beyond(ref, got, 2 * err)}
     print(report)
     # no pair separated in the reference by more than twice the largest float32 discrepancy
-    # is reversed: tau is 1 up to exact ties and float32 rounding
+    # is reversed: tau is 1 up to exact ties and float32 rounding (every discordant pair is
+    # one of the near-tie pairs)
     assert report["reversed_beyond_2err"] == 0
-    assert tau > 1 - 1e-4
+    assert n_disc <= report["near_tie_pairs_2err"]
+    assert tau > 1 - 1e-3
     return report
 
 
-def test_kendall_tau_on_all_nb201_cells_fresh_model(tmp_path):
+@pytest.mark.parametrize("variant", ["tables", "dense"])
+def test_kendall_tau_on_all_nb201_cells_fresh_model(tmp_path, variant):
+    """Both GATES graphs (the fixed-edge table graph, NB201's default, and the dense one).
+    Measured (onnxruntime 1.32, this machine): residual='inputs' (the default) 6,166 discordant
+    pairs with the table graph, 25,762 with the dense one (tau 0.99987 / 0.99955); all of
+    them between scores closer than twice the largest |onnx - numpy| (1.9e-8)."""
     from archmodel.export import load_onnx_predictor, to_onnx
     from archmodel.predictors.gates import GATESPredictor
 
@@ -62,12 +83,13 @@ def test_kendall_tau_on_all_nb201_cells_fresh_model(tmp_path):
     p = GATESPredictor(backend="numpy")
     p.space_, p.model_ = sp.name, p._build_model(sp)
     p.params_ = p.model_.init_params(0)
-    to_onnx(p, tmp_path / "fresh.onnx")
+    to_onnx(p, tmp_path / "fresh.onnx", converter_options={"variant": variant})
     o = load_onnx_predictor(tmp_path / "fresh.onnx", intra_op_num_threads=1)
     archs = list(sp.enumerate())
     assert len(archs) == 15_625
     batch = p.encode(archs)
-    _check_rank_agreement(p.predict_arrays(batch).astype(np.float64), o.predict_arrays(batch))
+    report = _check_rank_agreement(p.predict_arrays(batch).astype(np.float64), o.predict_arrays(batch))
+    print(f"{variant}: {report}")
 
 
 def test_trained_model_parity_and_kendall_on_all_nb201_cells(tmp_path):

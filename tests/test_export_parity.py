@@ -1,4 +1,6 @@
-"""Numerical parity of exported GATES models (default, paper-sized configuration).
+"""Numerical parity of exported GATES models (default, paper-sized configuration), with the
+graph the converter picks (fixed-edge tables for NB201 and TransNAS-Bench-101 micro, dense
+elsewhere) and with the dense graph on NB201.
 
 * onnxruntime vs the NumPy reference (``predict`` with ``backend='numpy'``) on 10,000 fresh
   random architectures of every supported space, within 1e-5 relative (to the largest
@@ -18,7 +20,11 @@ ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (e
 
 from archmodel.spaces import get_space  # noqa: E402
 
-SPACES = ["nb201", "nb101", "darts", "enas", "nasbench-graph"]
+SPACES = ["nb201", "nb101", "darts", "enas", "nasbench-graph", "tnb101-micro"]
+#: (space, GATES graph): NB201 and TransNAS-Bench-101 micro get the fixed-edge table graph by
+#: default; NB201 is also checked with the dense graph (the fallback of every other space)
+CASES = [(s, "auto") for s in SPACES] + [("nb201", "dense")]
+IDS = [s if v == "auto" else f"{s}-{v}" for s, v in CASES]
 
 
 def default_gates(space_name: str, seed: int = 0, **kw):
@@ -45,23 +51,27 @@ def exported(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("parity")
     out = {}
-    for name in SPACES:
+    for name, variant in CASES:
         p = default_gates(name, seed=SPACES.index(name))
-        model = to_onnx(p, folder / f"{name}.onnx")
-        out[name] = (p, model, load_onnx_predictor(folder / f"{name}.onnx", intra_op_num_threads=1))
+        path = folder / f"{name}-{variant}.onnx"
+        model = to_onnx(p, path, converter_options={"variant": variant})
+        out[name, variant] = (p, model, load_onnx_predictor(path, intra_op_num_threads=1))
     return out
 
 
-@pytest.mark.parametrize("space_name", SPACES)
-def test_onnxruntime_matches_numpy_on_10000_random_architectures(exported, space_name):
-    p, model, o = exported[space_name]
+@pytest.mark.parametrize("space_name, variant", CASES, ids=IDS)
+def test_onnxruntime_matches_numpy_on_10000_random_architectures(exported, space_name, variant):
+    p, model, o = exported[space_name, variant]
+    graph = {m.key: m.value for m in model.metadata_props}["graph_variant"]
+    assert graph == ("fixed_edge_tables" if variant == "auto" and space_name in ("nb201", "tnb101-micro")
+                     else "dense")
     archs = get_space(space_name).sample(10_000, 1000 + SPACES.index(space_name))
     batch = p.encode(archs)
     ref = p.predict_arrays(batch)
     got = o.predict_arrays(batch)
     assert got.shape == (10_000,) and got.dtype == np.float32
     scale_rel, elem_rel = errors(ref, got)
-    print(f"{space_name}: max |onnx - numpy| / max |numpy| = {scale_rel:.3g}, "
+    print(f"{space_name} ({graph}): max |onnx - numpy| / max |numpy| = {scale_rel:.3g}, "
           f"max elementwise relative error {elem_rel:.3g}")
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5 * float(np.abs(ref).max()))
     assert scale_rel < 1e-5
@@ -74,11 +84,11 @@ def test_onnxruntime_matches_numpy_on_10000_random_architectures(exported, space
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("space_name", SPACES)
-def test_reference_evaluator_on_10000(exported, space_name):
+@pytest.mark.parametrize("space_name, variant", CASES, ids=IDS)
+def test_reference_evaluator_on_10000(exported, space_name, variant):
     from onnx.reference import ReferenceEvaluator
 
-    p, model, _ = exported[space_name]
+    p, model, _ = exported[space_name, variant]
     archs = get_space(space_name).sample(10_000, 1000 + SPACES.index(space_name))
     batch = p.encode(archs)
     (ev,) = ReferenceEvaluator(model).run(None, batch)

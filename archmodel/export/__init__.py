@@ -13,7 +13,9 @@ function ``convert(predictor, builder)`` that declares the graph inputs of a con
 ``score`` of shape ``[batch]`` (see :class:`archmodel.export._graph.GraphBuilder`). Lookup is by
 *exact* class: a subclass (which may change the math) is not converted by its parent's
 converter; it raises :class:`NoConverterError` until a converter is registered for it with
-:func:`register_converter`. Built in: ``GATESPredictor`` (:mod:`archmodel.export.gates`).
+:func:`register_converter`. Built in: ``GATESPredictor`` (:mod:`archmodel.export.gates`,
+encoding ``graph``), ``MLPPredictor`` (encoding ``onehot``), ``LSTMPredictor`` (encoding
+``sequence``) and ``GCNPredictor`` (encoding ``graph``) (:mod:`archmodel.export.baselines`).
 
 Versions
 --------
@@ -29,7 +31,8 @@ scores of a probe sample is measured, logged and written to the model's metadata
 
 Metadata (``metadata_props``, read by :func:`load_onnx_predictor`): ``archmodel_format``
 (``archmodel.onnx_predictor``), ``space``, ``contract_version``, ``encoding``,
-``archmodel_version``, ``predictor_class``, ``predictor_params`` and ``model_config`` (JSON),
+``graph_variant``, ``archmodel_version``, ``predictor_class``, ``predictor_params`` and
+``model_config`` (JSON),
 ``source_dtype``, ``cast_*`` errors, ``verify_max_abs_error``/``verify_max_rel_error``
 (onnxruntime vs the NumPy reference on the probe sample), ``opset``.
 """
@@ -122,8 +125,8 @@ def register_converter(predictor_class: type | str, convert: Callable[[Any, Any]
     Examples
     --------
     >>> from archmodel.export import register_converter
-    >>> register_converter("archmodel.predictors.baselines.MLPPredictor",
-    ...                    "archmodel.export.baselines:convert_mlp", encoding="onehot")  # doctest: +SKIP
+    >>> register_converter("mypackage.predictors.MyMLPPredictor",
+    ...                    "mypackage.onnx:convert_my_mlp", encoding="onehot")  # doctest: +SKIP
     """
     key = predictor_class if isinstance(predictor_class, str) else _qualname(predictor_class)
     if key in _REGISTRY and not overwrite:
@@ -158,6 +161,14 @@ def get_converter(predictor: Any) -> ConverterInfo:
         f"{supported_predictors()}")
 
 
+register_converter("archmodel.predictors.baselines.MLPPredictor",
+                   "archmodel.export.baselines:convert_mlp", encoding="onehot")
+register_converter("archmodel.predictors.baselines.LSTMPredictor",
+                   "archmodel.export.baselines:convert_lstm", encoding="sequence")
+register_converter("archmodel.predictors.baselines.GCNPredictor",
+                   "archmodel.export.baselines:convert_gcn", encoding="graph")
+
+
 def supported_predictors() -> list[str]:
     """Class names of the predictors that can be exported."""
     return sorted(k.rsplit(".", 1)[-1] for k in _REGISTRY)
@@ -190,7 +201,8 @@ def _max_errors(ref: np.ndarray, other: np.ndarray) -> tuple[float, float]:
 
 
 def to_onnx(predictor: Any, path: str | os.PathLike | None, *, opset: int = DEFAULT_OPSET,
-            verify: bool = True, probe_size: int = PROBE_SIZE) -> Any:
+            verify: bool = True, probe_size: int = PROBE_SIZE,
+            converter_options: Mapping[str, Any] | None = None) -> Any:
     """Export a fitted predictor to an ONNX file.
 
     Parameters
@@ -208,6 +220,9 @@ def to_onnx(predictor: Any, path: str | os.PathLike | None, *, opset: int = DEFA
         go into the metadata.
     probe_size : int
         Probe sample size for ``verify`` and for measuring the float64 -> float32 cast.
+    converter_options : mapping, optional
+        Keyword arguments for the converter, e.g. ``{"variant": "dense"}`` for GATES
+        (:func:`archmodel.export.gates.convert_gates`).
 
     Returns
     -------
@@ -241,7 +256,7 @@ def to_onnx(predictor: Any, path: str | os.PathLike | None, *, opset: int = DEFA
     cls_name = type(predictor).__name__
 
     g = GraphBuilder(opset=opset, name=f"archmodel_{cls_name}_{space.name}")
-    info.convert(predictor, g)
+    info.convert(predictor, g, **dict(converter_options or {}))
     check_graph_inputs(contract, info.encoding, g.input_specs)
 
     graph = g.make_graph(doc=f"{cls_name} scores for search space {space.name!r} "
@@ -304,7 +319,7 @@ def to_onnx(predictor: Any, path: str | os.PathLike | None, *, opset: int = DEFA
     meta = {
         "archmodel_format": MODEL_FORMAT, "archmodel_format_version": MODEL_FORMAT_VERSION,
         "space": space.name, "contract_version": contract["contract_version"],
-        "encoding": info.encoding, "archmodel_version": __version__,
+        "encoding": info.encoding, "graph_variant": g.variant, "archmodel_version": __version__,
         "predictor_class": cls_name, "predictor_params": jdump(params_meta),
         "model_config": jdump(model_config), "source_dtype": source_dtype,
         "cast_max_abs_param_error": g.cast.max_abs_error,

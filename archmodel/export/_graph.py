@@ -55,6 +55,9 @@ class GraphBuilder:
     initializers: list = field(default_factory=list)
     cast: CastRecord = field(default_factory=CastRecord)
     input_specs: list[dict[str, Any]] = field(default_factory=list)
+    #: which graph the converter built (recorded as the model's ``graph_variant`` metadata);
+    #: converters with one graph leave ``"default"``
+    variant: str = "default"
     _names: set = field(default_factory=set)
     _counter: int = 0
     _consts: dict = field(default_factory=dict)

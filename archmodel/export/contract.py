@@ -3,10 +3,11 @@
 Every search space has one versioned JSON contract, ``specs/onnx/<space>.json`` (installed as
 ``archmodel.specs``; read with :func:`load_contract`). It is written for clients that do not
 use archmodel (any language with an ONNX runtime): it gives the input names, shapes and
-dtypes of each *encoding* (a way of turning an architecture into arrays; the ``graph``
-encoding is used by GATES), the operation vocabulary, the node numbering and the order of the
-edge rows, how to build the arrays from the space's string format step by step, the model
-metadata keys, and worked examples (string -> arrays) produced by archmodel itself.
+dtypes of each *encoding* (a way of turning an architecture into arrays: ``graph`` for GATES
+and GCN, ``onehot`` for the MLP, ``sequence`` for the LSTM), the operation vocabulary, the
+node numbering and the order of the edge rows, how to build the arrays (and the decision
+sequence) from the space's string format step by step, the model metadata keys, and worked
+examples (string -> arrays of every encoding) produced by archmodel itself.
 ``tests/contract_client.py`` is such a client: it imports only onnxruntime, numpy and json.
 
 Versioning: ``contract_version`` (an integer) changes whenever an existing field changes
@@ -46,6 +47,8 @@ METADATA_KEYS = {
     "space": "search-space name; selects the contract file specs/onnx/<space>.json",
     "contract_version": "integer: the contract_version the model's inputs follow",
     "encoding": "key of 'encodings' in the contract: the model's inputs",
+    "graph_variant": ("which graph computes the scores (same inputs, same function): GATES "
+                      "'fixed_edge_tables' (fixed-edge spaces) or 'dense'; 'default' for the others"),
     "archmodel_version": "archmodel version that exported the model",
     "predictor_class": "e.g. 'GATESPredictor'",
     "predictor_params": "JSON: the predictor's constructor parameters",
@@ -85,7 +88,17 @@ def _graph_encoding(space: Any, archs: Sequence[Any]) -> dict[str, np.ndarray]:
             "node_ops": np.ascontiguousarray(gb.node_ops, dtype=np.int64)}
 
 
+def _onehot_encoding(space: Any, archs: Sequence[Any]) -> dict[str, np.ndarray]:
+    return {"onehot": np.ascontiguousarray(space.onehot(list(archs)), dtype=np.float32)}
+
+
+def _sequence_encoding(space: Any, archs: Sequence[Any]) -> dict[str, np.ndarray]:
+    return {"seq": np.ascontiguousarray(space.sequences(list(archs)), dtype=np.int64)}
+
+
 register_encoding("graph", _graph_encoding)
+register_encoding("onehot", _onehot_encoding)
+register_encoding("sequence", _sequence_encoding)
 
 
 def encode(space: Any, archs: Sequence[Any], encoding: str) -> dict[str, np.ndarray]:
@@ -182,15 +195,101 @@ def _graph_inputs(space: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return inputs, shape
 
 
+def _decision_sizes(space: Any) -> tuple[list[int], list[int]]:
+    sizes = [int(v) for v in space.decision_sizes]
+    offsets = [int(v) for v in np.concatenate([[0], np.cumsum(sizes)[:-1]])]
+    return sizes, offsets
+
+
+def _sequence_description(space: Any) -> dict[str, Any]:
+    sizes, _ = _decision_sizes(space)
+    return {
+        "inputs": [{
+            "name": "seq", "dtype": "int64", "shape": [BATCH, len(sizes)],
+            "description": ("seq[b, t] = decision t of architecture b (see build.decisions), an "
+                            "integer with 0 <= seq[b, t] < decision_sizes[t]."),
+        }],
+        "n_decisions": len(sizes),
+        "decision_sizes": sizes,
+    }
+
+
+def _onehot_description(space: Any) -> dict[str, Any]:
+    sizes, offsets = _decision_sizes(space)
+    return {
+        "inputs": [{
+            "name": "onehot", "dtype": "float32", "shape": [BATCH, int(sum(sizes))],
+            "description": ("onehot[b, offsets[t] + seq[b, t]] = 1.0 for every decision t (seq[b] = "
+                            "the decisions of architecture b, see build.decisions); every other "
+                            "entry is 0.0. offsets[t] = decision_sizes[0] + ... + decision_sizes[t-1]."),
+        }],
+        "n_decisions": len(sizes),
+        "decision_sizes": sizes,
+        "offsets": offsets,
+    }
+
+
+def _decision_rules(space: Any) -> dict[str, Any]:
+    """How to get the decision sequence (the ``onehot`` and ``sequence`` encodings) from the
+    build string; the space's ``sequence`` string format is that list itself."""
+    from archmodel.spaces.fixed_edges import FixedEdgeSpace
+    from archmodel.spaces.link_patterns import LinkPatternSpace
+    from archmodel.spaces.nb101 import N as NB101_N, TRIU, NB101Space
+    from archmodel.spaces.two_input_cells import TwoInputCellSpace
+
+    sizes, _ = _decision_sizes(space)
+    out: dict[str, Any] = {
+        "decision_sizes": sizes,
+        "meaning": space.sequence_doc,
+        "sequence_string_format": ("the space's 'sequence' string format is the decision list "
+                                   "itself, a JSON list of integers, e.g. "
+                                   + space.format(space.sample(1, 0)[0], "sequence")),
+    }
+    if isinstance(space, FixedEdgeSpace):
+        out["steps"] = [
+            "Parse the build string as in build.steps.",
+            "seq[t] = vocabulary.index(op of the edge edge_order[t]), t = 0..len(edge_order)-1 "
+            "(the op column of row t of the graph encoding).",
+        ]
+    elif isinstance(space, TwoInputCellSpace):
+        out["op_choices"] = list(space.ops[1:])
+        out["steps"] = [
+            f"Parse the genotype as in build.steps. For each cell slot c in the order {list(space.cell_names)} "
+            f"and each intermediate node k = 0..{space.n_inter - 1}: take the pairs 2k and 2k+1 of the "
+            "cell's list, each (op, input), as a = (input_a, op_choices.index(op_a)) and b = "
+            "(input_b, op_choices.index(op_b)).",
+            "If b < a (compare input first, then op index), swap a and b.",
+            "Append input_a, op_a, input_b, op_b to seq (4 decisions per node, "
+            f"{4 * space.n_inter} per cell).",
+        ]
+    elif isinstance(space, NB101Space):
+        out["op_choices"] = list(space.node_op_choices)
+        out["upper_triangle_order"] = [list(e) for e in TRIU]
+        out["steps"] = [
+            f"Pad the module to {NB101_N} nodes as in build.steps (node i < n - 1 keeps its number, the "
+            f"output becomes node {NB101_N - 1}, padding nodes have no edges); m7 = the padded "
+            f"{NB101_N} x {NB101_N} matrix (m7[i][j] = 1 for an edge i -> j).",
+            f"seq[0..{len(TRIU) - 1}] = m7[i][j] for (i, j) in upper_triangle_order.",
+            f"seq[{len(TRIU)} + i - 1] = op_choices.index(op of padded node i) for i = 1..{NB101_N - 2}; "
+            "padding nodes count as op_choices[0] (index 0).",
+        ]
+    elif isinstance(space, LinkPatternSpace):
+        out["steps"] = [
+            "Decode the hash into L and o_1..o_%d as in build.steps." % space.n_comp,
+            "seq = [L, o_1, ..., o_%d]." % space.n_comp,
+        ]
+    else:  # pragma: no cover - every shipped space is handled above
+        raise ParameterError(f"no decision rules for search space {space.name!r}")
+    return out
+
+
 def _build_rules(space: Any) -> dict[str, Any]:
     """The space-specific part: string format and step-by-step construction of the arrays."""
-    from archmodel.encoding import vocabulary
     from archmodel.spaces.fixed_edges import FixedEdgeSpace
     from archmodel.spaces.link_patterns import LinkPatternSpace
     from archmodel.spaces.nb101 import N as NB101_N, NB101Space
     from archmodel.spaces.two_input_cells import CONCAT, TwoInputCellSpace
 
-    vocab = vocabulary(space)
     if isinstance(space, FixedEdgeSpace):
         n = space.n_nodes
         return {
@@ -207,6 +306,8 @@ def _build_rules(space: Any) -> dict[str, Any]:
                 "For e in 0..len(edge_order)-1 with (src, dst) = edge_order[e]: edges[b, 0, e] = "
                 "[src, dst, vocabulary.index(op of the edge src -> dst)].",
                 "Every row is filled (no padding); 'none' edges keep their row with op index 0.",
+                "The [src, dst] columns are therefore the same for every architecture; only the op "
+                "column varies (exported models may read the op column alone).",
             ],
         }
     if isinstance(space, TwoInputCellSpace):
@@ -295,7 +396,9 @@ OUTPUT = {"name": "score", "dtype": "float32", "shape": [BATCH],
 #: :func:`register_encoding` below this table, and the contracts are regenerated; existing
 #: encodings keep their meaning, so ``contract_version`` does not change.
 CONTRACT_ENCODINGS: dict[str, tuple[Callable[[Any], dict[str, Any]], tuple[str, ...]]] = {
-    "graph": (_graph_description, ("GATESPredictor",)),
+    "graph": (_graph_description, ("GATESPredictor", "GCNPredictor")),
+    "onehot": (_onehot_description, ("MLPPredictor",)),
+    "sequence": (_sequence_description, ("LSTMPredictor",)),
 }
 
 
@@ -313,12 +416,18 @@ def build_contract(space_name: str, *, n_examples: int = 2) -> dict[str, Any]:
 
     space = get_space(space_name)
     rules = _build_rules(space)
+    rules["decisions"] = _decision_rules(space)
     probe = space.to_arrays(space.sample(1, 0))
     examples = []
     for a in space.sample(n_examples, 0):
         arrays = _graph_encoding(space, [a])
-        examples.append({"string": space.format(a, rules["string_format"]),
-                         "arrays": {k: v[0].tolist() for k, v in arrays.items()}})
+        examples.append({
+            "string": space.format(a, rules["string_format"]),
+            "arrays": {k: v[0].tolist() for k, v in arrays.items()},
+            "sequence": space.format(a, "sequence"),
+            "encodings": {name: {k: v[0].tolist() for k, v in encode(space, [a], name).items()}
+                          for name in CONTRACT_ENCODINGS},
+        })
     return {
         "format": CONTRACT_FORMAT,
         "contract_version": CONTRACT_VERSION,

@@ -218,6 +218,8 @@ class ONNXPredictor:
             feeds[k] = np.ascontiguousarray(a, dtype=self._dtypes[k])
         if self.encoding_ == "graph":
             self._check_graph_values(feeds)
+        elif self.encoding_ in ("onehot", "sequence"):
+            self._check_decision_values(feeds)
         bs = self.batch_size if batch_size is None else check_range(
             "ONNXPredictor", "batch_size", batch_size, 1, integer=True)
         if n == 0:
@@ -237,6 +239,13 @@ class ONNXPredictor:
                 raise ParameterError(
                     f"ONNXPredictor: input 'edges' needs node numbers in [0, {n}) and operation "
                     f"indices in [0, {k}) (see specs/onnx/{self.space_}.json)")
+            order = self.contract_["build"].get("edge_order")
+            if order is not None and e.size and not np.array_equal(
+                    e[..., :2], np.broadcast_to(np.asarray(order, np.int64), e.shape[:-1] + (2,))):
+                raise ParameterError(
+                    f"ONNXPredictor: in search space {self.space_!r} every row e of input 'edges' "
+                    f"must have [src, dst] = edge_order[e] = {order} (specs/onnx/{self.space_}.json); "
+                    "only the op column varies")
         if "adj" in feeds:
             a = feeds["adj"]
             if a.size and not np.all((a == 0) | (a == 1)):
@@ -245,6 +254,31 @@ class ONNXPredictor:
             o = feeds["node_ops"]
             if o.size and (o.min() < 0 or o.max() >= k):
                 raise ParameterError(f"ONNXPredictor: input 'node_ops' needs operation indices in [0, {k})")
+
+    def _check_decision_values(self, feeds: Mapping[str, np.ndarray]) -> None:
+        """Reject decisions out of range (the graph would read another decision's rows) and
+        one-hot inputs that are not one-hot."""
+        enc = self.contract_["encodings"][self.encoding_]
+        sizes = np.asarray(enc["decision_sizes"], np.int64)
+        if "seq" in feeds:
+            s = feeds["seq"]
+            bad = (s < 0) | (s >= sizes)
+            if bad.any():
+                r, t = (int(v) for v in np.argwhere(bad)[0])
+                raise ParameterError(
+                    f"ONNXPredictor: seq[{r}, {t}] = {int(s[r, t])} is outside [0, {int(sizes[t])}) "
+                    f"(decision {t}; see specs/onnx/{self.space_}.json)")
+        if "onehot" in feeds:
+            x = feeds["onehot"]
+            if x.size:
+                ok = np.all((x == 0) | (x == 1))
+                if ok:
+                    starts = np.asarray(enc["offsets"], np.int64)
+                    ok = bool(np.all(np.add.reduceat(x, starts, axis=1) == 1))
+                if not ok:
+                    raise ParameterError(
+                        "ONNXPredictor: input 'onehot' must hold 0.0 and 1.0 only, with exactly one "
+                        f"1.0 per decision block (decision_sizes {enc['decision_sizes']})")
 
     @property
     def model_info(self) -> dict[str, Any]:
