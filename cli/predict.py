@@ -1,7 +1,6 @@
 """``archmodel train``, ``score`` and ``evaluate``: predictors from the shell."""
 from __future__ import annotations
 
-import sys
 
 import click
 

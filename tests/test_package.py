@@ -1,14 +1,12 @@
 """Package-level contracts: light import, no eager optional imports, backends, layout."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import time
 
 import pytest
 
-from archmodel.errors import MissingDependencyError, ParameterError
+from archmodel.errors import ParameterError
 
 
 def _run(code: str) -> subprocess.CompletedProcess:

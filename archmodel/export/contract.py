@@ -356,8 +356,8 @@ def _build_rules(space: Any) -> dict[str, Any]:
                 f"Let n = len(ops). Node i < n - 1 keeps number i; node n - 1 (the output) becomes node "
                 f"{NB101_N - 1}; nodes n - 1..{NB101_N - 2} are padding nodes (no edges).",
                 "For each matrix[i][j] == 1: adj[b, 0, new(j), new(i)] = 1.0 (destination first).",
-                f"node_ops[b, 0, new(i)] = vocabulary.index(ops[i]); padding nodes get "
-                f"vocabulary.index(padding_op).",
+                "node_ops[b, 0, new(i)] = vocabulary.index(ops[i]); padding nodes get "
+                "vocabulary.index(padding_op).",
                 "Use the matrix as given: do not prune nodes that are off every input-output path.",
             ],
         }
@@ -379,8 +379,8 @@ def _build_rules(space: Any) -> dict[str, Any]:
                 "links[L][i-1])." % space.n_comp,
                 f"Every computing node v that no computing node reads (v not in links[L]) feeds the "
                 f"output: adj[b, 0, {n - 1}, v] = 1.0.",
-                f"node_ops[b, 0] = [vocabulary.index('input'), vocabulary.index(node_op_choices[o_1]), ..., "
-                f"vocabulary.index('output')].",
+                "node_ops[b, 0] = [vocabulary.index('input'), vocabulary.index(node_op_choices[o_1]), ..., "
+                "vocabulary.index('output')].",
             ],
         }
     raise ParameterError(f"no contract rules for search space {space.name!r}")  # pragma: no cover

@@ -76,6 +76,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from archmodel.errors import ParameterError, check_choice, check_range
+from archmodel.models._base import ScoreModel
 from archmodel.nn.layers import MLP, resolve_backend
 from archmodel.nn.parallel import chunk_slices, map_chunks, resolve_n_jobs, single_threaded_blas
 from archmodel.nn.params import (Params, as_rng, check_dtype, normal_init, require_params,
@@ -90,7 +91,7 @@ READOUTS = ("mean", "output")
 
 
 # ============================================================================ shared machinery
-class BaselineModel:
+class BaselineModel(ScoreModel):
     """Encoder + MLP head; chunked, threaded forward/backward (shared by the baselines).
 
     Subclasses implement ``_encoder_shapes``, ``_init_encoder``, ``_prepare`` (validate the
@@ -307,22 +308,6 @@ class BaselineModel:
                 grads[k] = grads[k] + v
         return {k: grads[k] for k in self.param_shapes()}
 
-    def value_and_grad(self, params: Mapping[str, np.ndarray], batch: Mapping[str, np.ndarray],
-                       y: np.ndarray, loss_fn, *, rng: np.random.Generator | int | None = None,
-                       train: bool = True, masks: Sequence[np.ndarray] | None = None,
-                       backend: Any = None) -> tuple[float, Params, np.ndarray]:
-        """``loss_fn(scores, y, rng) -> (loss, dloss/dscores)`` and the parameter gradients.
-
-        Returns
-        -------
-        loss : float
-        grads : dict[str, ndarray]
-        scores : ndarray [B]
-        """
-        rng = as_rng(rng)
-        scores, cache = self.forward(params, batch, train=train, rng=rng, masks=masks, backend=backend)
-        loss, d_scores = loss_fn(scores, y, rng)
-        return float(loss), self.backward(cache, np.asarray(d_scores)), scores
 
     def _inference(self, params: Mapping[str, np.ndarray], batch: Mapping[str, np.ndarray],
                    backend: Any, head: bool) -> np.ndarray:

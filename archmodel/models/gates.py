@@ -85,6 +85,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from archmodel.errors import ParameterError, check_choice, check_range
+from archmodel.models._base import ScoreModel
 from archmodel.nn.layers import MLP, resolve_backend
 from archmodel.nn.parallel import (chunk_slices, map_chunks, resolve_n_jobs,
                                    single_threaded_blas)
@@ -263,7 +264,7 @@ def compress_nodes(adj: np.ndarray, node_ops: np.ndarray, n_inputs: int, n_ops: 
 
 
 # ============================================================================ the model
-class GATESModel:
+class GATESModel(ScoreModel):
     """GATES encoder + MLP head: batched integer cells -> one score per architecture.
 
     Parameters
@@ -754,22 +755,6 @@ class GATESModel:
             grads.update(self._shared_backward(params, shared, d_st, d_gates, be))
         return {k: grads[k] for k in self.param_shapes()}
 
-    def value_and_grad(self, params: Mapping[str, np.ndarray], batch: Mapping[str, np.ndarray],
-                       y: np.ndarray, loss_fn, *, rng: np.random.Generator | int | None = None,
-                       train: bool = True, masks: Sequence[np.ndarray] | None = None,
-                       backend: Any = None) -> tuple[float, Params, np.ndarray]:
-        """``loss_fn(scores, y, rng) -> (loss, dloss/dscores)`` and the parameter gradients.
-
-        Returns
-        -------
-        loss : float
-        grads : dict[str, ndarray]
-        scores : ndarray [B]
-        """
-        rng = as_rng(rng)
-        scores, cache = self.forward(params, batch, train=train, rng=rng, masks=masks, backend=backend)
-        loss, d_scores = loss_fn(scores, y, rng)
-        return float(loss), self.backward(cache, np.asarray(d_scores)), scores
 
     def _encode_plans_parallel(self, params, shared, plans, be, n_jobs) -> np.ndarray:
         """Evaluation-mode encoder over whole plans; the matrix products are split by rows

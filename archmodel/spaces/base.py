@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import itertools
 from abc import ABC, abstractmethod
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 from archmodel.arch import Arch
 from archmodel.errors import InvalidArchitectureError, ParameterError, check_choice
-from archmodel.graph import CellGraph, canonical_encoding, encoding_to_key, prune, structural_key
+from archmodel.graph import CellGraph, prune, structural_key
 
 
 class SearchSpace(ABC):

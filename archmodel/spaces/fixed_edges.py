@@ -13,7 +13,6 @@ from typing import Any, Iterator
 import numpy as np
 
 from archmodel.arch import Arch
-from archmodel.errors import InvalidArchitectureError
 from archmodel.graph import CellGraph
 from archmodel.spaces.base import SearchSpace, _parse_int_list, product_seqs
 

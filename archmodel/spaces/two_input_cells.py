@@ -15,13 +15,11 @@ sequence stores it canonically: ``(in_a, op_a) <= (in_b, op_b)``; with ``distinc
 from __future__ import annotations
 
 import ast
-import re
 from typing import Any
 
 import numpy as np
 
 from archmodel.arch import Arch
-from archmodel.errors import InvalidArchitectureError
 from archmodel.graph import CellGraph
 from archmodel.spaces.base import SearchSpace
 
