@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "evaluate": "archmodel.cli.predict:evaluate",
     "pim": "archmodel.cli.pim:pim",
     "export": "archmodel.cli.export:export",
+    "net": "archmodel.cli.net:net",
+    "zeroshot": "archmodel.cli.zeroshot:zeroshot",
 }
 
 

@@ -157,3 +157,18 @@ def test_wrong_input_shapes(backend):
         Conv2d(3, 4, 3).forward(np.zeros((1, 2, 5, 5), np.float32), ctx)
     with pytest.raises(ParameterError, match=r"Linear expects an \(N, 5\) array"):
         Linear(5, 2).forward(np.zeros((2, 4), np.float32), ctx)
+
+
+def test_state_dict_round_trip_after_training_forward():
+    """num_batches_tracked stays an ndarray after a training step, so load_state_dict works."""
+    from archmodel.conv import build_nb201_network
+
+    rng = np.random.default_rng(0)
+    ops = ["nor_conv_3x3", "skip_connect", "none", "avg_pool_3x3", "nor_conv_1x1", "skip_connect"]
+    net = build_nb201_network(ops, C=4, N=1, input_size=8, num_classes=3, rng=rng, backend="numpy")
+    x = rng.standard_normal((4, 3, 8, 8)).astype(np.float32)
+    net.forward(x, train=True)
+    state = net.state_dict()
+    other = build_nb201_network(ops, C=4, N=1, input_size=8, num_classes=3, rng=1, backend="numpy")
+    other.load_state_dict(state)
+    np.testing.assert_array_equal(other.predict(x), net.predict(x))

@@ -284,7 +284,7 @@ class BatchNorm2d(Layer):
                                                 self.buffers["running_var"], mean, var,
                                                 count, self.momentum)
             self.buffers["running_mean"], self.buffers["running_var"] = rm, rv
-            self.buffers["num_batches_tracked"] = self.buffers["num_batches_tracked"] + 1
+            self.buffers["num_batches_tracked"] = np.asarray(self.buffers["num_batches_tracked"] + 1, dtype=np.int64)
             self._cache = ("train", x, mean, invstd)
         else:
             rm, rv = self.buffers["running_mean"], self.buffers["running_var"]

@@ -1,0 +1,147 @@
+"""archmodel's own NAS-Bench-201 micro-benchmark: cells trained stand-alone on digits.
+
+:func:`sample_cells` picks the cells (distinct NB201 unique keys, plus the best and worst
+known cells), :func:`run` trains each cell with every seed of a fixed :data:`PROTOCOL` and
+appends one CSV row per (cell, seed) as it finishes, so an interrupted run resumes where it
+stopped. ``scripts/make_microbench.py`` drives it; ``data/microbench/PROTOCOL.md`` documents
+the protocol of the stored table.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from archmodel.errors import FormatError, ParameterError
+
+logger = logging.getLogger(__name__)
+
+#: The NB201 optimum on CIFAR-10 and a cell with no input-output path.
+BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+WORST = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+
+#: The protocol of data/microbench/nb201_digits.csv.
+PROTOCOL: dict[str, Any] = {
+    "data": "digits", "input_size": 8, "channels": 3, "C": 8, "N": 5, "epochs": 1,
+    "batch_size": 32, "lr": 0.1, "seeds": [0, 1], "n_sampled": 200, "sample_seed": 0,
+}
+
+COLUMNS = ["arch", "unique_key", "role", "seed", "test_accuracy", "val_accuracy",
+           "train_seconds", "params"]
+
+
+def sample_cells(n: int, *, rng: int = 0) -> list[tuple[str, str, str]]:
+    """``n`` cells with distinct NB201 unique keys (uniform over keys) plus BEST and WORST.
+
+    Returns
+    -------
+    list of (arch string, unique key, role)
+        role is 'best', 'worst' or 'sampled'; best and worst come first.
+    """
+    import itertools
+
+    from archmodel.conv.nb201 import NB201_OPS, arch_string
+    from archmodel.spaces import get_space
+
+    space = get_space("nb201")
+    reps: dict[str, str] = {}
+    for ops in itertools.product(NB201_OPS, repeat=6):
+        s = arch_string(ops)
+        reps.setdefault(space.parse(s).key("unique"), s)
+    special = {space.parse(BEST).key("unique"): "best", space.parse(WORST).key("unique"): "worst"}
+    keys = sorted(k for k in reps if k not in special)
+    if n > len(keys):
+        raise ParameterError(f"only {len(keys)} other unique NB201 cells exist; asked for {n}")
+    pick = np.random.default_rng(rng).choice(len(keys), size=n, replace=False)
+    out = [(BEST, next(k for k, r in special.items() if r == "best"), "best"),
+           (WORST, next(k for k, r in special.items() if r == "worst"), "worst")]
+    out += [(reps[keys[i]], keys[i], "sampled") for i in pick]
+    return out
+
+
+def run(output: str | os.PathLike, *, protocol: dict[str, Any] | None = None,
+        train: Callable[..., dict] | None = None, limit: int | None = None,
+        progress: Callable[[int, int], None] | None = None) -> int:
+    """Train every (cell, seed) of ``protocol`` not yet in ``output``; returns rows added.
+
+    The file's first line is ``# archmodel-microbench {protocol json}``; a file with another
+    protocol is refused. Rows are appended with one ``write`` each; a partial last line is
+    dropped before resuming.
+    """
+    from archmodel.cli.net import train_arch
+
+    proto = dict(PROTOCOL if protocol is None else protocol)
+    train = train or train_arch
+    path = Path(output)
+    magic = "# archmodel-microbench "
+    done: set[tuple[str, int]] = set()
+    if path.exists() and path.stat().st_size:
+        raw = path.read_bytes()
+        end = raw.rfind(b"\n") + 1
+        lines = raw[:end].decode().splitlines()
+        if not lines or not lines[0].startswith(magic):
+            raise FormatError(f"{path} is not a micro-benchmark file")
+        if json.loads(lines[0][len(magic):]) != proto:
+            raise ParameterError(f"{path} was made with another protocol; use another output")
+        for fields in csv.reader(lines[2:]):
+            if len(fields) == len(COLUMNS):
+                done.add((fields[0], int(fields[3])))
+        if end < len(raw):
+            os.truncate(path, end)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(magic + json.dumps(proto, sort_keys=True) + "\n" + ",".join(COLUMNS) + "\n")
+    cells = sample_cells(proto["n_sampled"], rng=proto["sample_seed"])
+    jobs = [(c, s) for c in cells for s in proto["seeds"]]
+    # seed-major order: every cell gets its first seed before any gets its second
+    jobs.sort(key=lambda j: proto["seeds"].index(j[1]))
+    added = 0
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        for i, ((arch, key, role), seed) in enumerate(jobs, 1):
+            if (arch, seed) in done:
+                continue
+            if limit is not None and added >= limit:
+                break
+            r = train(arch, data=proto["data"], input_size=proto["input_size"], C=proto["C"],
+                      N=proto["N"], epochs=proto["epochs"], batch_size=proto["batch_size"],
+                      lr=proto["lr"], seed=seed)
+            buf = io.StringIO()
+            csv.writer(buf, lineterminator="\n").writerow(
+                [arch, key, role, seed, repr(r["test_accuracy"]), repr(r["val_accuracy"]),
+                 f"{r['train_seconds']:.3f}", r["params"]])
+            os.write(fd, buf.getvalue().encode())
+            added += 1
+            if progress is not None:
+                progress(i, len(jobs))
+    finally:
+        os.close(fd)
+    return added
+
+
+def summarize(path: str | os.PathLike) -> dict[str, Any]:
+    """Accuracy spread and seed-to-seed Kendall tau of a micro-benchmark file."""
+    from scipy.stats import kendalltau
+
+    rows = list(csv.DictReader(io.StringIO("".join(Path(path).read_text().splitlines(True)[1:]))))
+    by: dict[str, dict[int, float]] = {}
+    for r in rows:
+        by.setdefault(r["arch"], {})[int(r["seed"])] = float(r["test_accuracy"])
+    seeds = sorted({s for d in by.values() for s in d})
+    first = np.array([d[seeds[0]] for d in by.values() if seeds[0] in d])
+    out: dict[str, Any] = {"rows": len(rows), "cells": len(by), "seeds": seeds,
+                           "mean_test_accuracy": float(first.mean()) if first.size else None,
+                           "std_test_accuracy": float(first.std(ddof=1)) if first.size > 1 else None}
+    if len(seeds) >= 2:
+        both = [(d[seeds[0]], d[seeds[1]]) for d in by.values() if seeds[0] in d and seeds[1] in d]
+        out["cells_with_two_seeds"] = len(both)
+        if len(both) >= 3:
+            a, b = np.array(both).T
+            out["kendall_tau_seed0_seed1"] = float(kendalltau(a, b).statistic)
+    return out
