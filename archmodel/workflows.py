@@ -45,7 +45,7 @@ def train_and_evaluate(dataset: Any, target: str, *, train_size: float | int = 0
     from archmodel.metrics import ranking_report
     from archmodel.predictors import make_predictor
 
-    y_all = dataset.target(target)
+    dataset.target(target)  # fail early, with the list of metrics, on an unknown target
     rng = np.random.default_rng(seed)
     train, test = train_test_split(dataset, train_size=train_size, rng=rng, dedup=dedup)
     predictor = make_predictor(encoder, rng=seed, **predictor_params)
@@ -59,7 +59,6 @@ def train_and_evaluate(dataset: Any, target: str, *, train_size: float | int = 0
     report.update({"train_seconds": train_seconds, "score_seconds": score_seconds,
                    "n_train": len(train), "n_test": len(test), "encoder": encoder,
                    "target": target, "seed": seed, "data": getattr(dataset, "name", "")})
-    del y_all
     return predictor, report
 
 
