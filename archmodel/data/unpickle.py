@@ -150,10 +150,14 @@ class RestrictedUnpickler(pickle.Unpickler):
         original). Every other global raises :class:`DataError`.
     what : str
         Name of the data being read, for messages.
+    encoding : str
+        How Python 2 ``str`` objects are decoded (``"bytes"`` keeps them as bytes, as
+        CIFAR-10's Python 2 batches need); pickle's default is ``"ASCII"``.
     """
 
-    def __init__(self, file: IO[bytes], allowed: Mapping[tuple[str, str], Any], *, what: str) -> None:
-        super().__init__(file)
+    def __init__(self, file: IO[bytes], allowed: Mapping[tuple[str, str], Any], *, what: str,
+                 encoding: str = "ASCII") -> None:
+        super().__init__(file, encoding=encoding)
         self._allowed = dict(allowed)
         self._what = what
 
@@ -174,7 +178,7 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 
 def restricted_load(source: str | os.PathLike | IO[bytes], allowed: Mapping[tuple[str, str], Any], *,
-                    what: str | None = None) -> Any:
+                    what: str | None = None, encoding: str = "ASCII") -> Any:
     """Unpickle ``source`` admitting only the globals in ``allowed``.
 
     Parameters
@@ -184,6 +188,8 @@ def restricted_load(source: str | os.PathLike | IO[bytes], allowed: Mapping[tupl
         For example :data:`ANALOG_NASBENCH_GLOBALS` or :data:`NUMPY_SCALAR_GLOBALS`.
     what : str, optional
         Name used in error messages (default: the path).
+    encoding : str
+        Decoding of Python 2 ``str`` objects (see :class:`RestrictedUnpickler`).
 
     Returns
     -------
@@ -210,7 +216,7 @@ def restricted_load(source: str | os.PathLike | IO[bytes], allowed: Mapping[tupl
         fh = source
         what = what or "pickle"
     try:
-        return RestrictedUnpickler(fh, allowed, what=what).load()
+        return RestrictedUnpickler(fh, allowed, what=what, encoding=encoding).load()
     except DataError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,

@@ -17,12 +17,11 @@ class in label order: 1,079 train, 359 validation, 359 test images.
 """
 from __future__ import annotations
 
-import io
 import os
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -258,24 +257,15 @@ def _numpy_attr(*candidates: tuple[str, str]) -> Any:
     raise ImportError(f"none of {candidates} found")  # pragma: no cover
 
 
-_NUMERIC_KINDS = frozenset("biuf")
-
-
 def _as_text(v: Any) -> Any:
     return v.decode("ascii") if isinstance(v, bytes) else v
 
 
 def _safe_dtype(spec: Any, align: Any = False, copy: Any = False) -> np.dtype:
-    spec = _as_text(spec)
-    if not isinstance(spec, str) or len(spec) > 8:
-        raise DataError(f"refusing to unpickle numpy.dtype({spec!r}): only numeric type codes are admitted")
-    try:
-        dt = np.dtype(spec, bool(align), bool(copy))
-    except TypeError as exc:
-        raise DataError(f"refusing to unpickle numpy.dtype({spec!r}): {exc}") from None
-    if dt.kind not in _NUMERIC_KINDS:
-        raise DataError(f"refusing to unpickle numpy.dtype({spec!r}): kind {dt.kind!r} is not numeric")
-    return dt
+    # Python 2 pickles (loaded with encoding="bytes") give the type code as bytes
+    from archmodel.data.unpickle import _safe_dtype as numeric_dtype
+
+    return numeric_dtype(_as_text(spec), align, copy)
 
 
 def _safe_reconstruct(subtype: Any, shape: Any, code: Any) -> np.ndarray:
@@ -288,6 +278,8 @@ def _safe_reconstruct(subtype: Any, shape: Any, code: Any) -> np.ndarray:
 
 
 def _safe_frombuffer(buf: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:
+    from archmodel.data.unpickle import _NUMERIC_KINDS
+
     if not isinstance(dtype, np.dtype) or dtype.kind not in _NUMERIC_KINDS:
         raise DataError(f"refusing to unpickle an array of dtype {dtype!r}: only numeric dtypes are admitted")
     if not isinstance(buf, (bytes, bytearray, pickle.PickleBuffer)):
@@ -328,44 +320,11 @@ CIFAR_GLOBALS: dict[tuple[str, str], Any] = {
 }
 
 
-class _CifarUnpickler(pickle.Unpickler):
-    """Restricted unpickler: Python 2 strings load as bytes; globals only from the allow list."""
-
-    def __init__(self, file: IO[bytes], what: str) -> None:
-        super().__init__(file, encoding="bytes")
-        self._what = what
-
-    def find_class(self, module: str, name: str) -> Any:  # noqa: D102 - pickle API
-        try:
-            return CIFAR_GLOBALS[(module, name)]
-        except KeyError:
-            pass
-        admitted = ", ".join(sorted(f"{m}.{n}" for m, n in CIFAR_GLOBALS))
-        raise DataError(
-            f"{self._what}: refusing to unpickle the global {module}.{name}: CIFAR-10 batches are read "
-            f"with a restricted unpickler that admits only dict, list, bytes, str, int and "
-            f"[{admitted}]. The file is not a CIFAR-10 python batch (corrupt or malicious).")
-
-    def persistent_load(self, pid: Any) -> Any:  # noqa: D102 - pickle API
-        raise DataError(f"{self._what}: refusing persistent id {pid!r} in pickle")
-
-
 def _unpickle(path: Path) -> Any:
-    what = str(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(f"{what}: no such file") from None
-    except OSError as exc:
-        raise DataError(f"{what}: cannot read: {exc}") from None
-    try:
-        return _CifarUnpickler(io.BytesIO(data), what).load()
-    except DataError:
-        raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
-            KeyError, OverflowError, MemoryError, UnicodeDecodeError) as exc:
-        raise DataError(f"{what}: not a readable pickle (truncated or corrupt?): "
-                        f"{type(exc).__name__}: {exc}") from None
+    """Read one batch file through archmodel's restricted unpickler (Python 2 strings as bytes)."""
+    from archmodel.data.unpickle import restricted_load
+
+    return restricted_load(path, CIFAR_GLOBALS, encoding="bytes")
 
 
 def _get(d: dict, key: str) -> Any:
