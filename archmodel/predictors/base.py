@@ -201,27 +201,20 @@ class Predictor:
             raise NotFittedError(f"This {type(self).__name__} is not fitted yet; call fit(archs, y) first.")
 
     def predict(self, archs: Sequence[Arch | str], *, space: Any = None, batch_size: int = 4096) -> np.ndarray:
-        """Scores (higher = predicted better), shape (n,), in the model's dtype."""
+        """Scores (higher = predicted better), shape (n,), in the model's dtype.
+
+        ``batch_size`` exists so that in-process predictors and the onnxruntime predictor share
+        one signature (:mod:`archmodel.distributed` passes it); in-process models split the
+        work by their own ``predict_chunk_size``.
+        """
         self._check_fitted()
         sp, archs = self._resolve_archs(archs, space)
-        batch = self._encode(sp, archs)
-        return self.predict_arrays(batch, batch_size=batch_size)
+        return self.predict_arrays(self._encode(sp, archs))
 
-    def predict_arrays(self, batch: Mapping[str, np.ndarray], *, batch_size: int = 4096) -> np.ndarray:
+    def predict_arrays(self, batch: Mapping[str, np.ndarray]) -> np.ndarray:
         """Scores for already-encoded input arrays (see ``encode``)."""
-        from archmodel.nn.parallel import single_threaded_blas
-
         self._check_fitted()
-        if hasattr(self.model_, "predict"):
-            return np.asarray(self.model_.predict(self.params_, batch, backend=self.backend))
-        n = len(next(iter(batch.values())))
-        out = []
-        with single_threaded_blas():
-            for start in range(0, n, batch_size):
-                sub = {k: v[start:start + batch_size] for k, v in batch.items()}
-                s, _ = self.model_.forward(self.params_, sub, train=False, backend=self.backend)
-                out.append(np.asarray(s))
-        return np.concatenate(out) if out else np.zeros(0, dtype=self.dtype)
+        return np.asarray(self.model_.predict(self.params_, batch, backend=self.backend))
 
     def encode(self, archs: Sequence[Arch | str], *, space: Any = None) -> dict[str, np.ndarray]:
         """The input arrays the model consumes for ``archs`` (see the ONNX contract)."""
