@@ -110,11 +110,9 @@ def graph_arrays(space: "SearchSpace", archs: Sequence["Arch"], *, adj_dtype=np.
 
 
 def _max_edges(space: "SearchSpace") -> int:
-    from archmodel.spaces.fixed_edges import FixedEdgeSpace
+    """Edge rows per cell of a two-input cell space (fixed-edge spaces take the fast path)."""
     from archmodel.spaces.two_input_cells import TwoInputCellSpace
 
-    if isinstance(space, FixedEdgeSpace):
-        return len(space.edges)
     if isinstance(space, TwoInputCellSpace):
         return 2 * space.n_inter + space.n_inter
     raise ParameterError(f"no edge layout for space {space.name!r}")  # pragma: no cover

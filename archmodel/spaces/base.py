@@ -299,7 +299,7 @@ class SearchSpace(ABC):
         per_input = int(sum(per_len))
         graphs0 = self.cell_graphs(archs[0]) if archs else []
         n_inputs = [len(g.inputs) for g in graphs0] if graphs0 else [1] * len(self.cell_names)
-        cell_off = np.concatenate([[0], np.cumsum([n * per_input for n in n_inputs])[:-1]]) if n_inputs else [0]
+        cell_off = np.concatenate([[0], np.cumsum([n * per_input for n in n_inputs])[:-1]])
         width = int(sum(n * per_input for n in n_inputs))
         out = np.zeros((len(archs), width), dtype=np.float32)
         for b, arch in enumerate(archs):
