@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import os
 import platform
 import time
@@ -25,26 +26,44 @@ def hardware_summary() -> str:
             f"NumPy {np.__version__}; {platform.system()} {platform.machine()}")
 
 
+_blas_controller: object = None  # threadpoolctl controller, built on first use; False if unavailable
+_blas_limit: contextvars.ContextVar[int | None] = contextvars.ContextVar("archmodel_blas_limit", default=None)
+
+
+def _controller() -> object:
+    global _blas_controller
+    if _blas_controller is None:
+        try:
+            # load SciPy's BLAS (the one Numba's np.dot calls) *before* the controller takes
+            # its inventory, or that BLAS would stay multi-threaded inside worker threads
+            import scipy.linalg.cython_blas  # noqa: F401
+            from threadpoolctl import ThreadpoolController
+        except ImportError:  # pragma: no cover - optional
+            _blas_controller = False
+        else:
+            _blas_controller = ThreadpoolController()
+    return _blas_controller
+
+
 @contextlib.contextmanager
 def blas_threads(n: int | None = 1) -> Iterator[None]:
-    """Limit BLAS threads inside the block (no-op if threadpoolctl is missing or ``n`` is None).
+    """Limit every loaded BLAS (NumPy's and SciPy's) to ``n`` threads inside the block.
 
-    OpenBLAS with several threads is much *slower* on the small matmuls of architecture
-    encoders; archmodel runs them single-threaded and parallelises at the batch level instead.
+    A no-op when threadpoolctl is missing, when ``n`` is None, or when an enclosing block of
+    this thread already set the same limit (so nesting costs nothing). OpenBLAS with several
+    threads is much *slower* on the small matmuls of architecture encoders; archmodel runs them
+    single-threaded and parallelises at the batch level instead.
     """
-    if n is None:
+    ctl = _controller() if n is not None and _blas_limit.get() != n else False
+    if ctl is False:
         yield
         return
+    token = _blas_limit.set(n)
     try:
-        # load SciPy's BLAS (the one Numba's np.dot calls) *before* limiting, or it would be
-        # loaded later, outside the limit, and run multi-threaded inside worker threads
-        import scipy.linalg.cython_blas  # noqa: F401
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        yield
-        return
-    with threadpool_limits(limits=n, user_api="blas"):
-        yield
+        with ctl.limit(limits=n, user_api="blas"):  # type: ignore[attr-defined]
+            yield
+    finally:
+        _blas_limit.reset(token)
 
 
 class Timer:

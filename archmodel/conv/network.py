@@ -15,7 +15,6 @@ Everything a gradient- or activation-based analysis of one batch needs is one ca
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import json
 import os
 from typing import Any, Callable, Iterator
@@ -31,29 +30,17 @@ FORMAT_VERSION = 1
 #: kind -> function(config dict) -> Network; filled by the builder modules.
 BUILDERS: dict[str, Callable[[dict[str, Any]], "Network"]] = {}
 
-_blas_limited: contextvars.ContextVar[bool] = contextvars.ContextVar("archmodel_conv_blas", default=False)
 
 
-@contextlib.contextmanager
-def single_thread_blas() -> Iterator[None]:
-    """``archmodel.utils.blas_threads(1)``, entered once however deeply it is nested.
+def single_thread_blas() -> contextlib.AbstractContextManager:
+    """:func:`archmodel.utils.blas_threads` ``(1)`` (free when already inside such a block).
 
     The kernels parallelise over the batch themselves; a multi-threaded BLAS under them
     oversubscribes the cores (and is slower on their small matrices).
     """
-    if _blas_limited.get():
-        yield
-        return
-    import scipy.linalg.cython_blas  # noqa: F401  (load the BLAS Numba calls before limiting)
-
     from archmodel.utils import blas_threads
 
-    token = _blas_limited.set(True)
-    try:
-        with blas_threads(1):
-            yield
-    finally:
-        _blas_limited.reset(token)
+    return blas_threads(1)
 
 
 class Network:

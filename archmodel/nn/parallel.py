@@ -14,7 +14,7 @@ import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Callable, TypeVar
 
 import numpy as np
 
@@ -24,7 +24,6 @@ T = TypeVar("T")
 
 _lock = threading.Lock()
 _pools: dict[int, ThreadPoolExecutor] = {}
-_controller: Any = None
 _local = threading.local()
 
 
@@ -80,25 +79,8 @@ def map_chunks(fn: Callable[[int], T], n_chunks: int, n_jobs: int) -> list[T]:
     return [f.result() for f in futures]
 
 
-@contextlib.contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """Limit every loaded BLAS (NumPy's and SciPy's, which Numba's ``np.dot`` uses) to 1 thread.
+def single_threaded_blas() -> contextlib.AbstractContextManager:
+    """Limit every loaded BLAS to 1 thread: :func:`archmodel.utils.blas_threads` ``(1)``."""
+    from archmodel.utils import blas_threads
 
-    Cheap (~15 us) after the first call: the threadpoolctl controller is built once, after
-    SciPy's BLAS is loaded. A no-op when threadpoolctl is not installed.
-    """
-    global _controller
-    if _controller is None:
-        try:
-            import scipy.linalg.cython_blas  # noqa: F401  (load the BLAS Numba calls)
-            from threadpoolctl import ThreadpoolController
-        except ImportError:  # pragma: no cover - optional
-            _controller = False
-        else:
-            _controller = ThreadpoolController()
-    if _controller is False:  # pragma: no cover
-        yield
-        return
-    with _controller.limit(limits=1, user_api="blas"):
-        yield
-
+    return blas_threads(1)

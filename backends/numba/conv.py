@@ -28,7 +28,6 @@ Design
 """
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 import threading
@@ -84,22 +83,11 @@ def _n_chunks(n_items: int, work: int) -> int:
     return max(1, min(_max_threads() * CHUNKS_PER_THREAD, n_items))
 
 
-_blas_ctl: Any = None
-
-
 def _single_thread_blas() -> Any:
-    """A context limiting every loaded BLAS to one thread (no-op without threadpoolctl)."""
-    global _blas_ctl
-    if _blas_ctl is None:
-        try:
-            from threadpoolctl import ThreadpoolController
+    """A context limiting every loaded BLAS to one thread (:func:`archmodel.utils.blas_threads`)."""
+    from archmodel.utils import blas_threads
 
-            _blas_ctl = ThreadpoolController()
-        except ImportError:  # pragma: no cover - optional
-            _blas_ctl = False
-    if _blas_ctl is False:
-        return contextlib.nullcontext()
-    return _blas_ctl.limit(limits=1, user_api="blas")
+    return blas_threads(1)
 
 
 def _run(fn: Callable[..., Any], nchunk: int, *args: Any) -> None:
