@@ -47,10 +47,7 @@ def fresh_gates(space_name: str, backend: str):
 
     sp = get_space(space_name)
     p = GATESPredictor(backend=backend)
-    p.space_ = sp.name
-    p.model_ = p._build_model(sp)
-    p.params_ = p.model_.init_params(0)
-    return p
+    return p.initialize(sp, 0)
 
 
 def sample_encode_score(model_path: str, space_name: str, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

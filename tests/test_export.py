@@ -30,9 +30,7 @@ def fresh_gates(space_name: str, seed: int = 0, dtype=np.float32, **kw):
 
     sp = get_space(space_name)
     p = GATESPredictor(backend="numpy", dtype=np.dtype(dtype).name, **{**SMALL, **kw})
-    p.space_ = sp.name
-    p.model_ = p._build_model(sp)
-    p.params_ = p.model_.init_params(seed, dtype=dtype)
+    p.initialize(sp, seed)
     return p
 
 

@@ -35,9 +35,7 @@ def fresh(cls_name: str, space_name: str, seed: int = 0, dtype=np.float32, small
     sp = get_space(space_name)
     args = {**(SMALL[cls_name] if small else {}), **kw}
     p = predictor_class(cls_name)(backend="numpy", dtype=np.dtype(dtype).name, **args)
-    p.space_ = sp.name
-    p.model_ = p._build_model(sp)
-    p.params_ = p.model_.init_params(seed, dtype=dtype)
+    p.initialize(sp, seed)
     return p
 
 

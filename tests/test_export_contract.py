@@ -54,8 +54,7 @@ def _fresh(cls_name: str, space_name: str, seed: int = 0):
 
     sp = get_space(space_name)
     p = predictor_class(cls_name)(backend="numpy", **SMALL_BY_CLASS[cls_name])
-    p.space_, p.model_ = sp.name, p._build_model(sp)
-    p.params_ = p.model_.init_params(seed)
+    p.initialize(sp, seed)
     return p
 
 

@@ -81,8 +81,7 @@ def test_kendall_tau_on_all_nb201_cells_fresh_model(tmp_path, variant):
 
     sp = get_space("nb201")
     p = GATESPredictor(backend="numpy")
-    p.space_, p.model_ = sp.name, p._build_model(sp)
-    p.params_ = p.model_.init_params(0)
+    p.initialize(sp, 0)
     to_onnx(p, tmp_path / "fresh.onnx", converter_options={"variant": variant})
     o = load_onnx_predictor(tmp_path / "fresh.onnx", intra_op_num_threads=1)
     archs = list(sp.enumerate())

@@ -30,9 +30,7 @@ def default_model(cls_name: str, space_name: str, seed: int, dtype=np.float32):
 
     sp = get_space(space_name)
     p = predictor_class(cls_name)(backend="numpy", dtype=np.dtype(dtype).name)
-    p.space_ = sp.name
-    p.model_ = p._build_model(sp)
-    p.params_ = p.model_.init_params(seed, dtype=dtype)
+    p.initialize(sp, seed)
     return p
 
 

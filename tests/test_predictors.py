@@ -192,3 +192,25 @@ def test_baselines_fit_save_load(encoder, kw, space, tmp_path):
     q = load_predictor(tmp_path / "b.npz")
     assert type(q) is type(p)
     np.testing.assert_array_equal(q.predict(archs), s)
+
+
+def test_initialize_matches_the_start_of_fit(monkeypatch):
+    import archmodel.nn.train as train_mod
+
+    archs, y = toy()
+    seen = {}
+    real = train_mod.fit_scores
+
+    def spy(model, params, *args, **kw):
+        seen.update({k: v.copy() for k, v in params.items()})
+        return real(model, params, *args, **kw)
+
+    monkeypatch.setattr(train_mod, "fit_scores", spy)
+    GATESPredictor(rng=3, **SMALL).fit(archs, y)
+    a = GATESPredictor(rng=3, **SMALL).initialize("nb201", np.random.default_rng(3))
+    assert set(a.params_) == set(seen)
+    for k in seen:
+        assert np.array_equal(a.params_[k], seen[k]), k
+    assert a.space_ == "nb201" and a.predict(archs).shape == (len(archs),)
+    with pytest.raises(ParameterError, match=r"'readout' parameter of GATESPredictor"):
+        GATESPredictor(readout="max").initialize("nb201")

@@ -169,9 +169,7 @@ class Predictor:
             raise DataError(f"{type(self).__name__}.fit needs at least 2 architectures; got {len(archs)}")
         rng = np.random.default_rng(self.rng)
         dtype = np.dtype(self.dtype)
-        self.space_ = sp.name
-        self.model_ = self._build_model(sp)
-        self.params_ = self.model_.init_params(rng, dtype=dtype)
+        self._initialize(sp, rng)
         batch = self._encode(sp, archs)
         loss_fn = self._loss_fn()
         opt = Adam(lr=self.lr, weight_decay=self.weight_decay, backend=self.backend)
@@ -181,6 +179,26 @@ class Predictor:
                                    progress=progress, backend=self.backend)
         self.fit_seconds_ = time.perf_counter() - t0
         self.n_train_ = len(archs)
+        return self
+
+    def initialize(self, space: Any, rng: np.random.Generator | int | None = None) -> "Predictor":
+        """Build the model for ``space`` and draw fresh parameters, without training.
+
+        For untrained baselines, export and parity checks; :meth:`fit` starts the same way.
+
+        Returns
+        -------
+        self
+        """
+        from archmodel.spaces import get_space
+
+        self._validate_params()
+        return self._initialize(get_space(space), rng)
+
+    def _initialize(self, sp: Any, rng: np.random.Generator | int | None) -> "Predictor":
+        self.space_ = sp.name
+        self.model_ = self._build_model(sp)
+        self.params_ = self.model_.init_params(rng, dtype=np.dtype(self.dtype))
         return self
 
     def _loss_fn(self) -> Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[float, np.ndarray]]:
