@@ -6,7 +6,7 @@ freshly initialised parameters: the speed does not depend on their values). Time
 already-encoded arrays (``predict_arrays``): Numba after a warm-up call (compilation reported
 separately); onnxruntime with the two graphs the GATES converter can build for NB201, the
 fixed-edge table graph (the default there; also without its deduplication of equivalent
-cells) and the general dense graph, with batches of 1,024, 4,096 and 16,384 and 1, 2 or the
+cells; also exported with double arithmetic inside) and the general dense graph, with batches of 1,024, 4,096 and 16,384 and 1, 2 or the
 default number of threads (``intra_op_num_threads``; also 2 threads that sleep rather than
 spin when idle); the NumPy reference; and as a lower bound the MLP head alone. Encoding the 15,625 cells (``predictor.encode``) is timed once and shown
 separately. Each variant runs ``--repeats`` times, alternating; best and median. The machine
@@ -95,6 +95,7 @@ def load_onnx_predictor_raw(path: str, threads: int = 1):
 
 def part1(repeats: int) -> None:
     from archmodel.export import load_onnx_predictor, to_onnx
+    from archmodel.metrics import kendall_tau
     from archmodel.spaces import get_space
 
     sp = get_space("nb201")
@@ -112,6 +113,8 @@ def part1(repeats: int) -> None:
     for variant, opts in options.items():  # same model, same inputs: the graphs of GATES
         paths[variant] = os.path.join(tmp, f"nb201_{variant}.onnx")
         to_onnx(p, paths[variant], converter_options=opts)
+    paths["tables64"] = os.path.join(tmp, "nb201_tables64.onnx")  # double arithmetic inside
+    to_onnx(p, paths["tables64"], compute_dtype="float64", converter_options=options["tables"])
 
     def ort(variant: str, threads: int | None, spinning: bool = True):
         import onnxruntime
@@ -122,10 +125,12 @@ def part1(repeats: int) -> None:
         return load_onnx_predictor(paths[variant], intra_op_num_threads=threads, session_options=so)
 
     tab_default, tab_1, tab_2 = ort("tables", None), ort("tables", 1), ort("tables", 2)
+    tab64_default, tab64_1 = ort("tables64", None), ort("tables64", 1)
     tab_2_nospin = ort("tables", 2, spinning=False)
     nodedupe_1 = ort("tables_nodedupe", 1)
     dense_default, dense_1 = ort("dense", None), ort("dense", 1)
     p_np = fresh_gates("nb201", backend="numpy")
+    p_np64 = p_np.astype("float64")  # the same float32 weights, double arithmetic
     head_path = os.path.join(tmp, "head.onnx")
     head_only_model(p, head_path)
     head = load_onnx_predictor_raw(head_path)
@@ -139,11 +144,14 @@ def part1(repeats: int) -> None:
         "ort tables (batch 16384, 1 thread)": lambda: tab_1.predict_arrays(batch, batch_size=16384),
         "ort tables (batch 16384, 2 threads)": lambda: tab_2.predict_arrays(batch, batch_size=16384),
         "ort tables (batch 1024, 1 thread)": lambda: tab_1.predict_arrays(batch, batch_size=1024),
+        "ort tables float64 (batch 4096, default threads)": lambda: tab64_default.predict_arrays(batch, batch_size=4096),
+        "ort tables float64 (batch 4096, 1 thread)": lambda: tab64_1.predict_arrays(batch, batch_size=4096),
         "ort tables, no dedupe (batch 4096, 1 thread)": lambda: nodedupe_1.predict_arrays(batch, batch_size=4096),
         "ort tables, no dedupe (batch 16384, 1 thread)": lambda: nodedupe_1.predict_arrays(batch, batch_size=16384),
         "ort dense (batch 4096, default threads)": lambda: dense_default.predict_arrays(batch, batch_size=4096),
         "ort dense (batch 4096, 1 thread)": lambda: dense_1.predict_arrays(batch, batch_size=4096),
         "numpy reference": lambda: p_np.predict_arrays(batch),
+        "numpy reference in float64": lambda: p_np64.predict_arrays(batch),
         "lower bound: MLP head alone (ort, 1 thread)": lambda: np.concatenate(
             [head.run(["score"], {"x": feats[s:s + 4096]})[0] for s in range(0, n, 4096)]),
     }
@@ -157,26 +165,30 @@ def part1(repeats: int) -> None:
                 f()
             times[k].append(t.seconds)
     ref = outs["numpy reference"].astype(np.float64)
+    exact = outs["numpy reference in float64"].astype(np.float32)  # the correctly rounded scores
     outs["lower bound: MLP head alone (ort, 1 thread)"] = None
     print(f"Part 1: all {n} NB201 cells, GATES paper size (residual={p.model_.get_config().get('residual', 'all')!r}); "
           f"encoding {t_enc.seconds * 1e3:.0f} ms (not included below); Numba first-call compile "
           f"{t_compile.seconds:.1f} s; ort = onnxruntime, 'tables' = the fixed-edge table graph "
           f"(the default for NB201; equivalent cells of a batch scored once unless 'no dedupe'), "
           f"'dense' = the general graph; default threads = onnxruntime's choice")
-    header = (f"{'variant':<46} | {'best ms':>8} | {'median ms':>9} | {'archs/s (best)':>14} | "
-              f"{'<100 ms?':>8} | {'max rel diff vs numpy':>21}")
+    header = (f"{'variant':<48} | {'best ms':>8} | {'median ms':>9} | {'archs/s (best)':>14} | "
+              f"{'<100 ms?':>8} | {'max rel diff vs numpy':>21} | {'tau vs float64 ref':>18}")
     print(header)
     print("-" * len(header))
     for k in variants:
         best, med = min(times[k]) * 1e3, statistics.median(times[k]) * 1e3
         diff = ("" if outs[k] is None else
                 f"{np.abs(outs[k].astype(np.float64) - ref).max() / np.abs(ref).max():.2e}")
-        print(f"{k:<46} | {best:>8.1f} | {med:>9.1f} | {n / best * 1e3:>14,.0f} | "
-              f"{'yes' if best < 100 else 'no':>8} | {diff:>21}")
+        tau = "" if outs[k] is None else f"{kendall_tau(exact, outs[k].astype(np.float32)):.7f}"
+        print(f"{k:<48} | {best:>8.1f} | {med:>9.1f} | {n / best * 1e3:>14,.0f} | "
+              f"{'yes' if best < 100 else 'no':>8} | {diff:>21} | {tau:>18}")
     print("(lower bound: the dense MLP head [128 -> 300 x 5 -> 1] on all 15,625 rows of random "
           "features, batches of 4096, one thread; the dense graph and 'no dedupe' run it on every "
           "cell, numba/numpy once per distinct readout, 'tables' once per distinct canonical cell "
-          "of a batch)")
+          "of a batch); 'float64' = exported with compute_dtype='float64' (double arithmetic, "
+          "the score rounded to float32 once); 'tau vs float64 ref' = Kendall tau-b against the "
+          "NumPy reference computed in float64 from the same float32 weights, rounded to float32)")
 
 
 def part2(n: int, chunk: int) -> None:

@@ -89,6 +89,7 @@ def test_metadata_records_space_contract_version_and_class(nb201_model):
     assert json.loads(meta["model_config"]) == p.model_.get_config()
     assert json.loads(meta["predictor_params"])["gates_dims"] == [24, 24, 24]
     assert meta["source_dtype"] == "float32" and float(meta["cast_max_abs_param_error"]) == 0.0
+    assert meta["compute_dtype"] == "float32"
     assert 0 <= float(meta["verify_max_rel_error"]) < 1e-5
     assert set(meta) <= set(METADATA_KEYS) and set(METADATA_KEYS) == set(meta)
 
@@ -156,6 +157,8 @@ def test_bad_opset_and_unfitted(tmp_path):
 
     with pytest.raises(ParameterError, match="'opset' parameter of to_onnx must be an integer in the range"):
         to_onnx(fresh_gates("nb201"), tmp_path / "m.onnx", opset=12)
+    with pytest.raises(ParameterError, match="'compute_dtype' parameter of to_onnx must be one of"):
+        to_onnx(fresh_gates("nb201"), tmp_path / "m.onnx", compute_dtype="float16")
     with pytest.raises(NotFittedError, match="not fitted yet"):
         to_onnx(GATESPredictor(), tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
@@ -443,7 +446,16 @@ def test_export_command(tmp_path):
     assert r.exit_code == 0, r.output
     report = json.loads(r.output)
     assert report["opset"] == 17 and report["ir_version"] == 8 and report["space"] == "nb101"
-    assert "verify_max_rel_error" not in report
+    assert "verify_max_rel_error" not in report and report["compute_dtype"] == "float32"
+    r = runner.invoke(export, [str(tmp_path / "model.npz"), "-o", str(tmp_path / "m64.onnx"), "--json",
+                               "--compute-dtype", "float64", "--opset", "13"])
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.output)
+    assert report["compute_dtype"] == "float64" and report["verify_max_rel_error"] < 1e-6
+    got = load_onnx_predictor(tmp_path / "m64.onnx").predict(archs)
+    np.testing.assert_array_equal(got, p.astype("float64").predict(archs).astype(np.float32))
+    r = runner.invoke(export, [str(tmp_path / "model.npz"), "-o", str(tmp_path / "m5.onnx"), "--compute-dtype", "half"])
+    assert r.exit_code == 2 and "'half' is not one of 'float32', 'float64'" in r.output
     r = runner.invoke(export, [str(tmp_path / "model.npz"), "-o", str(tmp_path / "m3.onnx"), "--opset", "99"])
     assert r.exit_code == 2 and "99 is not in the range 13<=x<=21" in r.output
     (tmp_path / "junk.npz").write_bytes(b"not a zip file")

@@ -214,3 +214,24 @@ def test_initialize_matches_the_start_of_fit(monkeypatch):
     assert a.space_ == "nb201" and a.predict(archs).shape == (len(archs),)
     with pytest.raises(ParameterError, match=r"'readout' parameter of GATESPredictor"):
         GATESPredictor(readout="max").initialize("nb201")
+
+
+def test_astype_converts_a_copy_exactly():
+    from archmodel.errors import NotFittedError, ParameterError
+
+    sp = get_space("nb201")
+    p = GATESPredictor(backend="numpy")
+    p.initialize(sp, 0)
+    p64 = p.astype("float64")
+    assert p64 is not p and p64.dtype == "float64" and p.dtype == "float32"
+    for k, v in p.params_.items():
+        assert v.dtype == np.float32 and p64.params_[k].dtype == np.float64
+        np.testing.assert_array_equal(p64.params_[k].astype(np.float32), v)  # float32 -> float64 is exact
+    archs = sp.sample(50, 1)
+    s32, s64 = p.predict(archs), p64.predict(archs)
+    assert s32.dtype == np.float32 and s64.dtype == np.float64
+    np.testing.assert_allclose(s32, s64, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ParameterError, match="'dtype' parameter of GATESPredictor.astype must be one of"):
+        p.astype("int8")
+    with pytest.raises(NotFittedError):
+        GATESPredictor().astype("float64")

@@ -19,7 +19,10 @@ from archmodel.errors import ParameterError
 logger = logging.getLogger(__name__)
 
 #: NumPy dtype name -> ONNX TensorProto element type name
-_ELEM = {"float32": "FLOAT", "int64": "INT64", "bool": "BOOL"}
+_ELEM = {"float32": "FLOAT", "float64": "DOUBLE", "int64": "INT64", "bool": "BOOL"}
+
+#: the arithmetic precisions a graph can compute in (inputs, weights and the output stay float32)
+COMPUTE_DTYPES = ("float32", "float64")
 
 #: symbolic name of the dynamic batch dimension of every input and the output
 BATCH_DIM = "batch"
@@ -45,10 +48,19 @@ class GraphBuilder:
         Default-domain opset the nodes must conform to (converters may branch on it).
     name : str
         Graph name.
+    compute_dtype : {'float32', 'float64'}
+        Precision of the graph's arithmetic. Weights are always stored float32 (the explicit
+        cast is recorded in :attr:`cast`), float inputs and the ``score`` output are float32.
+        With ``'float64'`` every weight and float input is cast to double inside the graph
+        (onnxruntime folds the weight casts into constants when the session is created) and the
+        score is rounded to float32 once, at the end: the result is then the correctly rounded
+        value of the float32-weight model up to double-precision noise, the same for every
+        runtime and BLAS, so rankings agree exactly with the float64 NumPy reference.
     """
 
     opset: int
     name: str = "archmodel"
+    compute_dtype: str = "float32"
     inputs: list = field(default_factory=list)
     outputs: list = field(default_factory=list)
     nodes: list = field(default_factory=list)
@@ -61,6 +73,23 @@ class GraphBuilder:
     _names: set = field(default_factory=set)
     _counter: int = 0
     _consts: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.compute_dtype not in COMPUTE_DTYPES:
+            raise ParameterError(f"compute_dtype must be one of {COMPUTE_DTYPES}; got {self.compute_dtype!r}")
+
+    @property
+    def float_elem(self) -> int:
+        """ONNX element type of the graph's arithmetic (``to=`` of a Cast to it)."""
+        from onnx import TensorProto
+
+        return getattr(TensorProto, _ELEM[self.compute_dtype])
+
+    def to_compute(self, tensor: str, hint: str) -> str:
+        """``tensor`` (float32) in the compute precision: itself, or a Cast to double."""
+        if self.compute_dtype == "float32":
+            return tensor
+        return self.op("Cast", [tensor], to=self.float_elem, name=f"{hint}.f64")
 
     # ------------------------------------------------------------------ names
     def fresh(self, hint: str) -> str:
@@ -95,10 +124,16 @@ class GraphBuilder:
         self.input_specs.append({"name": name, "dtype": dtype, "shape": list(shape)})
         return name
 
+    def float_input(self, name: str, shape: Sequence[int | str]) -> str:
+        """Declare a float32 graph input; return it in the compute precision."""
+        return self.to_compute(self.input(name, "float32", shape), name)
+
     def output(self, tensor: str, name: str = "score") -> str:
-        """Make ``tensor`` (float32 ``[batch]``) the graph's output, renamed ``name``."""
+        """Make ``tensor`` (``[batch]``, compute precision) the graph's float32 output ``name``."""
         from onnx import TensorProto, helper
 
+        if self.compute_dtype != "float32":  # the single rounding to float32
+            tensor = self.op("Cast", [tensor], to=TensorProto.FLOAT, name=f"{name}.f32")
         self.op("Identity", [tensor], name=name)
         self.outputs.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [BATCH_DIM]))
         return name
@@ -111,6 +146,11 @@ class GraphBuilder:
         name : str
             Parameter name (kept as the initializer name so the graph is readable).
         array : ndarray, float32 or float64
+
+        Returns
+        -------
+        str
+            The weight in the compute precision (the initializer, or its Cast to double).
         """
         from onnx import numpy_helper
 
@@ -128,7 +168,7 @@ class GraphBuilder:
         self.cast.n_values += int(a.size)
         tname = self.fresh(name)
         self.initializers.append(numpy_helper.from_array(np.array(a32, order="C"), tname))
-        return tname
+        return self.to_compute(tname, tname)
 
     def const(self, array: Any, dtype: str, hint: str = "const") -> str:
         """A constant initializer (structure, not learned: indices, masks, shapes). Cached."""
@@ -142,6 +182,10 @@ class GraphBuilder:
         self.initializers.append(numpy_helper.from_array(a, tname))
         self._consts[key] = tname
         return tname
+
+    def fconst(self, array: Any, hint: str = "const") -> str:
+        """A float constant (masks, zeros, counts) in the compute precision."""
+        return self.const(array, self.compute_dtype, hint)
 
     def op(self, op_type: str, inputs: Sequence[str], *, name: str | None = None,
            n_outputs: int = 1, **attrs: Any) -> str | list[str]:
@@ -162,7 +206,8 @@ class GraphBuilder:
 
     # ------------------------------------------------------------------ common layers
     def linear(self, x: str, w: np.ndarray, b: np.ndarray | None, prefix: str) -> str:
-        """``x @ W (+ b)`` with ``W`` stored ``[in, out]`` as archmodel does."""
+        """``x @ W (+ b)`` with ``W`` stored ``[in, out]`` as archmodel does (``MatMul`` then
+        ``Add``; onnxruntime fuses the pair where that is faster)."""
         y = self.op("MatMul", [x, self.weight(f"{prefix}.weight", w)], name=f"{prefix}.matmul")
         if b is not None:
             y = self.op("Add", [y, self.weight(f"{prefix}.bias", b)], name=f"{prefix}.add")

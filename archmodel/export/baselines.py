@@ -70,7 +70,7 @@ def convert_mlp(predictor: Any, g: GraphBuilder) -> None:
         raise ParameterError(
             f"MLPPredictor has in_features={model.in_features} but search space {space.name!r} "
             f"has {d} one-hot features; the model does not belong to this space")
-    x = g.input("onehot", "float32", [BATCH_DIM, d])
+    x = g.float_input("onehot", [BATCH_DIM, d])
     g.output(g.mlp_head(x, params, len(model.mlp_hidden)))
 
 
@@ -157,9 +157,9 @@ def convert_gcn(predictor: Any, g: GraphBuilder) -> None:
         c_end = np.concatenate([np.arange(n_in), np.zeros(e), [-2]]).astype(np.int64)
         c_feat = np.concatenate([k_ops + np.arange(n_in), np.zeros(e), [k_ops + n_in]]).astype(np.int64)
     else:
-        adj_in = g.input("adj", "float32", [BATCH_DIM, n_cells, n, n])
+        adj_in = g.float_input("adj", [BATCH_DIM, n_cells, n, n])
         ops_in = g.input("node_ops", "int64", [BATCH_DIM, n_cells, n])
-    eye = g.const(np.eye(m, dtype=np.float32), "float32", "eye")
+    eye = g.fconst(np.eye(m, dtype=np.float32), "eye")
     readouts = []
     for c in range(n_cells):
         pre = f"cell{c}"
@@ -181,13 +181,13 @@ def convert_gcn(predictor: Any, g: GraphBuilder) -> None:
             eq = g.op("Equal", [g.op("Unsqueeze", [start, g.const([2], "int64", "axis2")], name=f"{pre}.start_u"),
                                 g.op("Unsqueeze", [end, g.const([1], "int64", "axis1")], name=f"{pre}.end_u")],
                       name=f"{pre}.link")                                                 # [B, v, u]
-            a = g.op("Cast", [eq], to=1, name=f"{pre}.a_raw")
+            a = g.op("Cast", [eq], to=g.float_elem, name=f"{pre}.a_raw")
             if model.none_op is not None:
                 none_op = g.const(np.array(model.none_op, np.int64), "int64", "none_op")
                 is_none = g.op("Equal", [op, none_op], name=f"{pre}.is_none")
-                live = g.op("Cast", [g.op("Not", [is_none], name=f"{pre}.not_none")], to=1,
+                live = g.op("Cast", [g.op("Not", [is_none], name=f"{pre}.not_none")], to=g.float_elem,
                             name=f"{pre}.live_e")                                         # [B, E]
-                live = g.op("Pad", [live, pads, g.const(np.array(1.0, np.float32), "float32", "one_f32")],
+                live = g.op("Pad", [live, pads, g.fconst(np.array(1.0, np.float32), "one")],
                             mode="constant", name=f"{pre}.live")                          # [B, M]
                 a = g.op("Mul", [a, g.op("Unsqueeze", [live, g.const([2], "int64", "axis2")], name=f"{pre}.live_v")],
                          name=f"{pre}.a_live_v")
@@ -195,9 +195,9 @@ def convert_gcn(predictor: Any, g: GraphBuilder) -> None:
                          name=f"{pre}.a")
         else:
             ac = g.op("Gather", [adj_in, cidx], axis=1, name=f"{pre}.adj")               # [B, N, N]
-            nz = g.op("Not", [g.op("Equal", [ac, g.const(np.array(0.0, np.float32), "float32", "zero_f32")],
+            nz = g.op("Not", [g.op("Equal", [ac, g.fconst(np.array(0.0, np.float32), "zero")],
                                    name=f"{pre}.adj_zero")], name=f"{pre}.adj_nz")
-            a = g.op("Cast", [nz], to=1, name=f"{pre}.a")
+            a = g.op("Cast", [nz], to=g.float_elem, name=f"{pre}.a")
             feat = g.op("Gather", [ops_in, cidx], axis=1, name=f"{pre}.feat")             # [B, N]
         # A_hat = D^-1/2 max(A, A^T, I) D^-1/2, in float64 as the reference computes it
         sym = g.op("Max", [a, g.op("Transpose", [a], perm=[0, 2, 1], name=f"{pre}.a_t"), eye],
@@ -209,7 +209,7 @@ def convert_gcn(predictor: Any, g: GraphBuilder) -> None:
         a_hat = g.op("Mul", [g.op("Mul", [sym64, dinv], name=f"{pre}.a_d_rows"),
                              g.op("Transpose", [dinv], perm=[0, 2, 1], name=f"{pre}.dinv_t")],
                      name=f"{pre}.a_hat64")
-        a_hat = g.op("Cast", [a_hat], to=1, name=f"{pre}.a_hat")                        # [B, M, M]
+        a_hat = g.op("Cast", [a_hat], to=g.float_elem, name=f"{pre}.a_hat")                        # [B, M, M]
         y = None
         for l in range(n_layers):
             lp = f"encoder.cell{c}.gcn{l}"
@@ -224,7 +224,7 @@ def convert_gcn(predictor: Any, g: GraphBuilder) -> None:
                 y = g.op("Relu", [y], name=f"{lp}.relu")
         if model.readout == "mean":
             tot = g.op("ReduceSum", [y, g.const([1], "int64", "axis1")], keepdims=0, name=f"{pre}.readout_sum")
-            r = g.op("Div", [tot, g.const(np.array(m, np.float32), "float32", "n_graph_nodes")],
+            r = g.op("Div", [tot, g.fconst(np.array(m, np.float32), "n_graph_nodes")],
                      name=f"{pre}.readout")
         else:
             r = g.op("Gather", [y, g.const(np.array(m - 1, np.int64), "int64", "out_node")], axis=1,

@@ -54,6 +54,8 @@ METADATA_KEYS = {
     "predictor_params": "JSON: the predictor's constructor parameters",
     "model_config": "JSON: the array-level model configuration",
     "source_dtype": "dtype the model was trained in ('float32' or 'float64'); the file holds float32",
+    "compute_dtype": ("precision of the graph's arithmetic: 'float32', or 'float64' (weights cast to "
+                      "double inside the graph, the float32 score rounded once at the end)"),
     "cast_max_abs_param_error": "largest |float32 - original| over all parameters",
     "cast_max_rel_param_error": "largest relative parameter change of the cast",
     "cast_max_abs_score_error": "largest score change of the cast on a probe sample",

@@ -141,7 +141,7 @@ def _convert_dense(predictor: Any, g: GraphBuilder) -> None:
     n, n_in, n_cells, k_ops = model.n_nodes, model.n_inputs, model.n_cells, model.n_ops
     residual = _residual(model)
     if residual != "all":
-        in_mask = g.const((np.arange(n) < n_in).astype(np.float32).reshape(n, 1), "float32", "input_mask")
+        in_mask = g.fconst((np.arange(n) < n_in).astype(np.float32).reshape(n, 1), "input_mask")
     n_layers = len(model.gates_dims)
     if model.kind == "edge":
         node_ids = g.const(np.arange(n), "int64", "node_ids")                          # [N]
@@ -150,7 +150,7 @@ def _convert_dense(predictor: Any, g: GraphBuilder) -> None:
         n_edges = int(probe.edges.shape[2])
         edges = g.input("edges", "int64", [BATCH_DIM, n_cells, n_edges, 3])
     else:
-        adj = g.input("adj", "float32", [BATCH_DIM, n_cells, n, n])
+        adj = g.float_input("adj", [BATCH_DIM, n_cells, n, n])
         node_ops = g.input("node_ops", "int64", [BATCH_DIM, n_cells, n])
 
     readouts = []
@@ -169,10 +169,10 @@ def _convert_dense(predictor: Any, g: GraphBuilder) -> None:
                        name=f"{pre}.op")
             src_u = g.op("Unsqueeze", [src, g.const([2], "int64", "axis2")], name=f"{pre}.src_u")   # [B, E, 1]
             src_oh = g.op("Cast", [g.op("Equal", [src_u, node_ids], name=f"{pre}.src_eq")],
-                          to=1, name=f"{pre}.src_onehot")                              # [B, E, N]
+                          to=g.float_elem, name=f"{pre}.src_onehot")                              # [B, E, N]
             dst_u = g.op("Unsqueeze", [dst, g.const([1], "int64", "axis1")], name=f"{pre}.dst_u")   # [B, 1, E]
             dst_oh = g.op("Cast", [g.op("Equal", [dst_u, node_ids_col], name=f"{pre}.dst_eq")],
-                          to=1, name=f"{pre}.dst_onehot")                              # [B, N, E]
+                          to=g.float_elem, name=f"{pre}.dst_onehot")                              # [B, N, E]
         else:
             a = g.op("Gather", [adj, cidx], axis=1, name=f"{pre}.adj")                # [B, N, N]
             ops = g.op("Gather", [node_ops, cidx], axis=1, name=f"{pre}.node_ops")    # [B, N]
@@ -189,7 +189,7 @@ def _convert_dense(predictor: Any, g: GraphBuilder) -> None:
             if model.kind == "edge" and model.none_op is not None:
                 keep = np.ones((k_ops, 1), np.float32)
                 keep[model.none_op] = 0.0
-                gate = g.op("Mul", [gate, g.const(keep, "float32", "none_mask")], name=f"{lp}.gate_masked")
+                gate = g.op("Mul", [gate, g.fconst(keep, "none_mask")], name=f"{lp}.gate_masked")
             s = g.op("MatMul", [x, g.weight(f"{lp}.weight", p(f"gates{l}.weight"))], name=f"{lp}.s")
             gop = g.op("Gather", [gate, ops], axis=0, name=f"{lp}.gate_of_op")         # [B, E|N, H]
             if model.kind == "edge":
@@ -211,7 +211,7 @@ def _convert_dense(predictor: Any, g: GraphBuilder) -> None:
             nodes = np.asarray(model.readout_nodes, np.int64)
             sel = g.op("Gather", [x, g.const(nodes, "int64", "readout_nodes")], axis=1, name=f"{pre}.readout_sel")
             tot = g.op("ReduceSum", [sel, g.const([1], "int64", "axis1")], keepdims=0, name=f"{pre}.readout_sum")
-            r = g.op("Div", [tot, g.const(np.array(len(nodes), np.float32), "float32", "n_readout")],
+            r = g.op("Div", [tot, g.fconst(np.array(len(nodes), np.float32), "n_readout")],
                      name=f"{pre}.readout")
         readouts.append(r)
     feat = readouts[0] if n_cells == 1 else g.op("Concat", readouts, axis=1, name="features")
@@ -223,7 +223,7 @@ def _node_embedding(g: GraphBuilder, c: int, input_emb: np.ndarray, n: int) -> s
     (constant, zero) embedding every other node starts from."""
     n_in, d = input_emb.shape
     emb = g.weight(f"encoder.cell{c}.input_emb", input_emb)
-    zeros = g.const(np.zeros((n - n_in, d), np.float32), "float32", f"zero_emb{c}")
+    zeros = g.fconst(np.zeros((n - n_in, d), np.float32), f"zero_emb{c}")
     return g.op("Concat", [emb, zeros], axis=0, name=f"encoder.cell{c}.node_emb")
 
 
@@ -420,7 +420,7 @@ def _convert_tables(predictor: Any, g: GraphBuilder, plan: FixedEdgePlan, *, ded
         if model.none_op is not None:
             keep = np.ones((k, 1), np.float32)
             keep[model.none_op] = 0.0
-            gate = g.op("Mul", [gate, g.const(keep, "float32", "none_mask")], name=f"{lp}.gate_masked")
+            gate = g.op("Mul", [gate, g.fconst(keep, "none_mask")], name=f"{lp}.gate_masked")
         w = g.weight(f"{lp}.weight", p(f"gates{l}.weight"))
         s_tab: dict[int, tuple[str, int]] = {}
         s_out = None
@@ -456,7 +456,7 @@ def _convert_tables(predictor: Any, g: GraphBuilder, plan: FixedEdgePlan, *, ded
                 msg = g.op("Mul", [gsel, sj], name=f"{lp}.node{i}.msg{e}")
                 zi = msg if zi is None else g.op("Add", [zi, msg], name=f"{lp}.node{i}.z{e}")
             if zi is None:  # a node nothing flows into (not in the shipped spaces)
-                zi = g.const(np.zeros((1, model.gates_dims[l]), np.float32), "float32", f"zeros{l}")
+                zi = g.fconst(np.zeros((1, model.gates_dims[l]), np.float32), f"zeros{l}")
             new_tab[i] = (g.op("Relu", [zi], name=f"{lp}.node{i}.relu") if relu else zi, rows)
         # the output node, per cell: its messages are gathered from per-edge message tables.
         # With residual='inputs' its state at layer l is used by nothing but the readout, so
@@ -487,7 +487,7 @@ def _convert_tables(predictor: Any, g: GraphBuilder, plan: FixedEdgePlan, *, ded
                 xi = tab if rows == 1 else g.op("Gather", [tab, cell_code(plan.ancestors[i])], axis=0,
                                                  name=f"cell0.readout_node{i}")
             tot = xi if tot is None else g.op("Add", [tot, xi], name=f"cell0.readout_sum{i}")
-        feat = g.op("Div", [tot, g.const(np.array(n - 1, np.float32), "float32", "n_readout")],
+        feat = g.op("Div", [tot, g.fconst(np.array(n - 1, np.float32), "n_readout")],
                     name="cell0.readout")
     score = g.mlp_head(feat, params, len(model.mlp_hidden))
     if inverse is not None:  # back to one score per cell of the batch

@@ -13,6 +13,8 @@ written atomically.
 """
 from __future__ import annotations
 
+import copy
+
 import inspect
 import logging
 import time
@@ -200,6 +202,32 @@ class Predictor:
         self.model_ = self._build_model(sp)
         self.params_ = self.model_.init_params(rng, dtype=np.dtype(self.dtype))
         return self
+
+    def astype(self, dtype: str) -> "Predictor":
+        """A copy of this fitted predictor with its parameters (and ``dtype``) converted.
+
+        ``astype('float64')`` of a float32 model computes the same function in double
+        precision (the conversion is exact): the reference an ONNX graph exported with
+        ``compute_dtype='float64'`` reproduces. ``astype('float32')`` rounds float64 parameters
+        as :func:`archmodel.export.to_onnx` stores them.
+
+        Parameters
+        ----------
+        dtype : {'float32', 'float64'}
+
+        Returns
+        -------
+        Predictor
+            A new predictor; this one is unchanged.
+        """
+        from archmodel.errors import check_choice
+
+        self._check_fitted()
+        check_choice(f"{type(self).__name__}.astype", "dtype", dtype, ("float32", "float64"))
+        clone = copy.copy(self)
+        clone.dtype = dtype
+        clone.params_ = {k: np.asarray(v).astype(dtype) for k, v in self.params_.items()}
+        return clone
 
     def _loss_fn(self) -> Callable[[np.ndarray, np.ndarray, np.random.Generator], tuple[float, np.ndarray]]:
         """The training loss; pairwise losses draw at most ``ceil(max_pairs_factor * n)`` pairs
