@@ -55,7 +55,21 @@ __all__ = [
     "hardware_vector",
     "OVERRIDE_ALIASES",
     "unit_costs",
+    "layers_from_network",
+    "map_network",
+    "pim_accuracy",
 ]
+
+#: archmodel-network support, imported on first use (keeps ``import archmodel.pim`` light)
+_CONV_NETWORK = ("layers_from_network", "map_network", "pim_accuracy")
+
+
+def __getattr__(name):
+    if name in _CONV_NETWORK:
+        from archmodel.pim import conv_network
+
+        return getattr(conv_network, name)
+    raise AttributeError(f"module 'archmodel.pim' has no attribute {name!r}")
 
 
 def unit_costs(hardware="mnsim-default", *, read_rows=None, read_cols=None, input_bits=8):

@@ -372,15 +372,23 @@ def _weight_matrix(layer: ResolvedLayer, w: np.ndarray) -> np.ndarray:
     return w.copy()
 
 
-def _rows_per_chunk(layer: ResolvedLayer, xb: CrossbarModel) -> int:
-    if layer.kind == "conv":
-        kk = layer.layer.kernel ** 2
+def rows_per_chunk(kind: str, kernel: int, xb: CrossbarModel, what: str) -> int:
+    """Rows of a layer's weight matrix one crossbar holds: whole kernels for convs
+    (``floor(rows / k^2) k^2``, as MNSIM maps them), ``rows`` for fully connected layers.
+    ``what`` names the layer in the error raised when a kernel does not fit."""
+    if kind == "conv":
+        kk = kernel * kernel
         ch = xb.rows // kk
         if ch < 1:
             raise InvalidArchitectureError(
-                f"Layer {layer.index}: a {layer.layer.kernel}x{layer.layer.kernel} kernel does not fit {xb.rows}-row crossbars.")
+                f"{what}: a {kernel}x{kernel} kernel does not fit {xb.rows}-row crossbars.")
         return ch * kk
     return xb.rows
+
+
+def _rows_per_chunk(layer: ResolvedLayer, xb: CrossbarModel) -> int:
+    kernel = layer.layer.kernel if layer.kind == "conv" else 1
+    return rows_per_chunk(layer.kind, kernel, xb, f"Layer {layer.index}")
 
 
 def build_model(layers: Sequence[Any], weights: Sequence[np.ndarray | None], biases: Sequence[np.ndarray | None] | None = None,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, field, fields
 from typing import Any, Iterable, Sequence, Union
 
@@ -390,10 +391,24 @@ def layers_from_dicts(items: Iterable[dict]) -> list[Layer]:
 
 
 def load_network(network: Any) -> list[Layer]:
-    """Accept a built-in name, a layer list, or a path to a JSON file holding a layer list."""
+    """Accept a built-in name, a layer list, a path to a JSON file holding a layer list, an
+    archmodel :class:`~archmodel.conv.network.Network` or a path to a saved one (``.npz``);
+    networks are mapped by :func:`archmodel.pim.conv_network.layers_from_network`."""
+    conv_net = sys.modules.get("archmodel.conv.network")  # not imported: cannot be a Network
+    if conv_net is not None and isinstance(network, conv_net.Network):
+        from archmodel.pim.conv_network import layers_from_network
+
+        return layers_from_network(network)
     if isinstance(network, str):
         if network in BUILTIN_NETWORKS:
             return builtin_network(network)
+        if network.endswith(".npz"):
+            if not os.path.exists(network):
+                raise FileNotFoundError(f"no such network file: {network}")
+            from archmodel.conv.network import Network
+            from archmodel.pim.conv_network import layers_from_network
+
+            return layers_from_network(Network.load(network))
         if network.endswith(".json") or os.path.sep in network:
             if not os.path.exists(network):
                 raise FileNotFoundError(f"no such network file: {network}")
@@ -409,5 +424,5 @@ def load_network(network: Any) -> list[Layer]:
             return layers_from_dicts(items)
         return items
     raise ParameterError(
-        f"The 'network' parameter must be a built-in name {sorted(BUILTIN_NETWORKS)}, a layer list "
-        f"or a JSON path. Got {type(network).__name__} instead.")
+        f"The 'network' parameter must be a built-in name {sorted(BUILTIN_NETWORKS)}, a layer list, "
+        f"a JSON path, an archmodel Network or a saved Network (.npz). Got {type(network).__name__} instead.")
