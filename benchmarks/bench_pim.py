@@ -8,9 +8,12 @@ Speed table, variants side by side in one run:
 * ``batch``: hardware configurations per second for VGG-8 through
   :func:`archmodel.pim.simulate_batch` (grid over ADC bits x crossbar size x PE groups);
 * ``functional``: seconds per image of the bit-sliced crossbar forward pass through VGG-8's
-  layers (random He-initialised weights, CIFAR-sized random images, MNSIM-default hardware
-  with 1 % resistance variation and 0.1 % + 0.1 % stuck-at faults sampled once per batch; the
-  issue's reference: MNSIM 2.0 takes 0.92 s per image).
+  layers (random He-initialised weights, CIFAR-sized random images, MNSIM-default hardware,
+  ``--images`` images per call, best of 3 after a warm-up call), for three device states:
+  ideal devices; 0.1 % + 0.1 % stuck-at faults (both with integer cell levels: the Numba
+  kernel's exact popcount path); the preset's 1 % resistance variation plus the faults (float
+  levels: the float path). A device draw is sampled once and reused by every call, as
+  ``evaluate_accuracy`` does. The issue's reference: MNSIM 2.0 takes 0.92 s per image.
 
 ``--accuracy`` adds a table of digits-MLP accuracy (mean +- std over noise draws) against ADC
 bits and resistance variation.
@@ -72,16 +75,36 @@ def _vgg8_model(rng):
     return build_model(layers, ws, None, hardware="mnsim-default", calibration=rng.random((8, 3, 32, 32)))
 
 
-def bench_functional(model, backend: str, images: int, rng) -> tuple[float, float]:
-    """(seconds per image for the crossbar pass, seconds to sample one device draw)."""
-    from archmodel.pim.functional import forward_pim, sample_model_cells
+#: device states of the functional rows: (label, spec overrides); None = ideal devices
+DEVICES = {
+    "ideal devices": None,
+    "stuck-at faults 0.1 % + 0.1 %": {"variation": 0.0},
+    "1 % variation + stuck-at faults": {},
+}
 
-    t = time.perf_counter()
-    cells = sample_model_cells(model, 1)
-    t_sample = time.perf_counter() - t
+
+def bench_functional(model, device: str, backend: str, images: int, rng) -> tuple[float, float]:
+    """(seconds per image for the crossbar pass, seconds to sample one device draw).
+
+    ``device``: a key of :data:`DEVICES`; the mnsim-default preset carries 1 % Gaussian
+    resistance variation and 0.1 % + 0.1 % stuck-at faults, the rows switch parts of it off.
+    Integer cell levels (the first two rows) take the Numba kernel's popcount path, variation
+    the float path.
+    """
+    import dataclasses
+
+    from archmodel.pim.functional import forward_pim, sample_model_cells, with_crossbar
+
+    overrides = DEVICES[device]
+    cells, t_sample = None, 0.0
+    if overrides is not None:
+        xb = dataclasses.replace(model.xb, sigma=overrides.get("variation", model.xb.sigma))
+        t = time.perf_counter()
+        cells = sample_model_cells(with_crossbar(model, xb), 1)
+        t_sample = time.perf_counter() - t
     x = rng.random((images, 3, 32, 32))
-    forward_pim(model, x[:1], cells, backend=backend)  # warm-up / JIT
-    t = _best(lambda: forward_pim(model, x, cells, backend=backend), 1 if backend == "numpy" else 2)
+    forward_pim(model, x[:1], cells, backend=backend)  # warm-up / JIT (and the per-draw conversion)
+    t = _best(lambda: forward_pim(model, x, cells, backend=backend), 1 if backend == "numpy" else 3)
     return t / images, t_sample
 
 
@@ -132,12 +155,14 @@ def main() -> None:
             rate, n = bench_batch(be)
             rows.append((f"batch ({n} configs)", be, f"{rate:,.0f} configs/s", ">= 1000 configs/s", ""))
         model = _vgg8_model(rng)
-        for be in ("numba", "numpy"):
-            if be == "numpy" and args.skip_numpy_functional:
-                continue
-            per_img, t_sample = bench_functional(model, be, args.images if be == "numba" else 1, rng)
-            rows.append(("functional VGG-8 layers", be, f"{per_img:.3f} s/image", "<= 0.092 s/image",
-                         f"MNSIM 2.0: 0.92 s/image; device draw {t_sample:.2f} s"))
+        for device in DEVICES:
+            for be in ("numba", "numpy"):
+                if be == "numpy" and (args.skip_numpy_functional or device != "1 % variation + stuck-at faults"):
+                    continue
+                per_img, t_sample = bench_functional(model, device, be, args.images if be == "numba" else 1, rng)
+                rows.append((f"functional VGG-8 layers, {device}", be, f"{per_img:.3f} s/image",
+                             "<= 0.092 s/image", "MNSIM 2.0: 0.92 s/image"
+                             + (f"; device draw {t_sample:.2f} s" if t_sample else "")))
     w = [max(len(str(r[i])) for r in rows + [("task", "backend", "measured", "target", "reference")]) for i in range(5)]
     header = ("task", "backend", "measured", "target", "reference")
     print(" | ".join(h.ljust(w[i]) for i, h in enumerate(header)))

@@ -993,7 +993,7 @@ def bitsliced_mvm(x, w, coef, n_in_slices, dac_bits, chunk_bounds, adc_step, adc
 
     Parameters
     ----------
-    x : ndarray of int64, shape (P, K)
+    x : ndarray of signed integers, shape (P, K)
     w : ndarray, shape (K, S, N)
         Effective cell levels (slice differences for analog subtraction); stored and
         accumulated in float32 (exact for integer levels; sums of up to 2**24 per chunk).
