@@ -60,7 +60,8 @@ def pim() -> None:
 
 @pim.command("simulate")
 @click.option("--network", "network", default="vgg8", show_default=True,
-              help="Built-in network (vgg8, alexnet, vgg16, resnet18) or a JSON layer-list file.")
+              help="Built-in network (vgg8, alexnet, vgg16, resnet18), a JSON layer-list file or an "
+                   "archmodel network saved as .npz ('archmodel net train --output').")
 @click.option("--hardware", "hardware", default="mnsim-default", show_default=True,
               help="Hardware preset (mnsim-default, isaac-like) or a JSON spec file.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
@@ -106,7 +107,7 @@ _CSV_FIELDS = ("crossbars", "physical_crossbars", "tiles", "latency_s", "energy_
 
 @pim.command("sweep")
 @click.option("--network", "network", default="vgg8", show_default=True,
-              help="Built-in network or a JSON layer-list file.")
+              help="Built-in network, a JSON layer-list file or a saved archmodel network (.npz).")
 @click.option("--hardware", "hardware", default="mnsim-default", show_default=True,
               help="Base hardware preset or JSON spec file.")
 @click.option("--grid", "grid", multiple=True, required=True, metavar="KEY=V1,V2,...",

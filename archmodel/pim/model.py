@@ -17,7 +17,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from archmodel.errors import InvalidArchitectureError, ParameterError
-from archmodel.pim.network import ResolvedLayer, load_network, network_array, resolve_network
+from archmodel.pim.network import (BUILTIN_NETWORKS, ResolvedLayer, load_network, network_array,
+                                   resolve_network)
 from archmodel.pim.spec import apply_overrides_many, hardware_vector, load_hardware
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,9 @@ def _builtin_prepared(name: str, in_bits: int, w_bits: int) -> tuple[tuple[Resol
 
 
 def prepare_network(network: Any, spec: Mapping[str, Any]) -> tuple[list[ResolvedLayer], np.ndarray, str]:
-    """Resolve ``network`` (built-in name, layer list or JSON path) with the spec's bit widths.
+    """Resolve ``network`` (built-in name, layer list, JSON layer-list path, archmodel
+    :class:`~archmodel.conv.network.Network` or saved ``.npz`` Network) with the spec's bit widths.
+    Built-in networks are resolved once per bit widths and kept; files are read on every call.
 
     Returns
     -------
@@ -155,7 +158,7 @@ def prepare_network(network: Any, spec: Mapping[str, Any]) -> tuple[list[Resolve
         ``table`` is the int64 (n_layers, NET_FIELDS) array of ``backends.numpy.pim``.
     """
     q = spec["quantization"]
-    if isinstance(network, str) and not network.endswith(".json"):
+    if isinstance(network, str) and network in BUILTIN_NETWORKS:
         layers, arr = _builtin_prepared(network, q["activation_bits"], q["weight_bits"])
         return list(layers), arr, network
     layers = resolve_network(load_network(network), in_bits=q["activation_bits"], weight_bits=q["weight_bits"])
@@ -180,10 +183,12 @@ def simulate(network: Any, hardware: Any = "mnsim-default", *, backend: str | No
 
     Parameters
     ----------
-    network : str or sequence
+    network : str, sequence or Network
         ``'vgg8'`` (MNSIM's reference), ``'alexnet'``, ``'vgg16'``, ``'resnet18'``, a list of
         :class:`~archmodel.pim.network.Conv` / ``Linear`` / ``Pool`` / ``ElementSum`` layers,
-        a list of layer dicts, or a path to a JSON layer list.
+        a list of layer dicts, a path to a JSON layer list, an archmodel
+        :class:`~archmodel.conv.network.Network` or a path to one saved as ``.npz``
+        (mapped by :func:`archmodel.pim.conv_network.layers_from_network`).
     hardware : str or dict
         Preset name, JSON path or spec dict (see ``specs/pim/README.md``).
     backend : {'numpy', 'numba'}, optional
@@ -256,7 +261,7 @@ def simulate_batch(network: Any, hardwares: Iterable[Any] | None = None, *, base
 
     Parameters
     ----------
-    network : str or sequence
+    network : str, sequence or Network
         As in :func:`simulate`.
     hardwares : iterable of (str or dict), optional
         Full specs (preset names, paths or dicts).
