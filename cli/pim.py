@@ -60,8 +60,9 @@ def pim() -> None:
 
 @pim.command("simulate")
 @click.option("--network", "network", default="vgg8", show_default=True,
-              help="Built-in network (vgg8, alexnet, vgg16, resnet18), a JSON layer-list file or an "
-                   "archmodel network saved as .npz ('archmodel net train --output').")
+              help="Built-in network (vgg8, alexnet, vgg16, resnet18), an NB201 architecture "
+                   "('|nor_conv_3x3~0|+|...|' or '(2, 2, 0, 4, 2, 0)': NAS-Bench-201's CIFAR network, "
+                   "C=16, N=5, 32x32x3), a JSON layer-list file or an archmodel network saved as .npz.")
 @click.option("--hardware", "hardware", default="mnsim-default", show_default=True,
               help="Hardware preset (mnsim-default, isaac-like) or a JSON spec file.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",

@@ -11,6 +11,8 @@
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -243,3 +245,32 @@ def test_functional_errors(trained, digits):
     net.parameters()["classifier.weight"][0, 0] += 1.0
     with pytest.raises(ParameterError, match="weights of layer 'classifier' changed"):
         forward_digital_network(model, x)
+
+
+def test_nb201_architecture_strings_are_networks():
+    """An NB201 architecture (arch string or NASLib tuple) maps NAS-Bench-201's CIFAR network."""
+    from click.testing import CliRunner
+
+    from archmodel.cli.main import cli
+    from archmodel.conv.nb201 import build_nb201_network, ops_from_arch_string
+    from archmodel.pim import simulate
+    from archmodel.pim.conv_network import layers_from_arch, layers_from_network
+    from archmodel.spaces import get_space
+
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    net = build_nb201_network(ops_from_arch_string(arch), rng=1)  # C=16, N=5, 32x32x3, 10 classes
+    expected = layers_from_network(net)
+    assert layers_from_arch(arch) == expected
+    sp = get_space("nb201")
+    naslib = sp.format(sp.parse(arch), "naslib")  # '(2, 2, 0, 2, 2, 2)'
+    assert layers_from_arch(naslib) == expected  # the same cell as a NASLib tuple
+    n_conv = sum(isinstance(l, Conv) for l in expected)
+    # 15 cells x 5 conv edges, the stem, 2 reduction blocks x (2 convs + 1x1 shortcut)
+    assert n_conv == 15 * 5 + 1 + 2 * 3
+    res = simulate(arch, "mnsim-default")
+    assert res.crossbars == simulate(expected, "mnsim-default").crossbars > 0
+    r = CliRunner().invoke(cli, ["pim", "simulate", "--network", arch, "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["crossbars"] == res.crossbars
+    r = CliRunner().invoke(cli, ["pim", "simulate", "--network", "|bogus~0|+|a~0|b~1|+|c~0|d~1|e~2|"])
+    assert r.exit_code != 0 and "unknown op 'bogus'" in r.output

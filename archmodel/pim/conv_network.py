@@ -85,6 +85,7 @@ __all__ = [
     "forward_digital_network",
     "forward_float_network",
     "forward_pim_network",
+    "layers_from_arch",
     "layers_from_network",
     "map_network",
     "pim_accuracy",
@@ -387,6 +388,40 @@ def layers_from_network(net: Network, input_shape: Sequence[int] | None = None) 
     list of Conv / Linear / Pool / ElementSum
     """
     return map_network(net, input_shape).layers
+
+
+def layers_from_arch(arch: str, *, C: int = 16, N: int = 5, input_size: int = 32, in_channels: int = 3,
+                     num_classes: int = 10) -> list[Any]:
+    """The PIM layer list of the NAS-Bench-201 network of an architecture.
+
+    Builds :func:`archmodel.conv.nb201.build_nb201_network` (defaults: NAS-Bench-201's CIFAR
+    network, C=16, N=5 cells per stage, 32x32x3 inputs, 10 classes; the weights do not matter
+    for the cost model) and maps it with :func:`layers_from_network`.
+
+    Parameters
+    ----------
+    arch : str
+        An NB201 architecture in any format the ``nb201`` space parses (arch string
+        ``'|nor_conv_3x3~0|+|...|'``, NASLib 6-tuple, ...).
+    C, N, input_size, in_channels, num_classes : int
+
+    Returns
+    -------
+    list of Conv / Linear / Pool / ElementSum
+
+    Raises
+    ------
+    InvalidArchitectureError
+        ``arch`` is not an NB201 architecture.
+    """
+    from archmodel.conv.nb201 import build_nb201_network, ops_from_arch_string
+    from archmodel.spaces import get_space
+
+    sp = get_space("nb201")
+    arch_string = sp.format(sp.parse(arch), "arch_str")
+    net = build_nb201_network(ops_from_arch_string(arch_string), C=C, N=N, num_classes=num_classes,
+                              in_channels=in_channels, input_size=input_size, rng=0)
+    return layers_from_network(net)
 
 
 # ============================================================================================

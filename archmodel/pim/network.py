@@ -392,7 +392,9 @@ def layers_from_dicts(items: Iterable[dict]) -> list[Layer]:
 
 def load_network(network: Any) -> list[Layer]:
     """Accept a built-in name, a layer list, a path to a JSON file holding a layer list, an
-    archmodel :class:`~archmodel.conv.network.Network` or a path to a saved one (``.npz``);
+    archmodel :class:`~archmodel.conv.network.Network`, a path to a saved one (``.npz``) or an
+    NB201 architecture (``'|nor_conv_3x3~0|+|...|'`` or a NASLib tuple ``'(2, 2, 0, 4, 2, 0)'``:
+    NAS-Bench-201's CIFAR network of that cell, :func:`archmodel.pim.conv_network.layers_from_arch`);
     networks are mapped by :func:`archmodel.pim.conv_network.layers_from_network`."""
     conv_net = sys.modules.get("archmodel.conv.network")  # not imported: cannot be a Network
     if conv_net is not None and isinstance(network, conv_net.Network):
@@ -417,6 +419,10 @@ def load_network(network: Any) -> list[Layer]:
             if isinstance(data, dict):
                 data = data.get("layers", data)
             return layers_from_dicts(data)
+        if network.lstrip().startswith(("|", "(")):  # an NB201 architecture
+            from archmodel.pim.conv_network import layers_from_arch
+
+            return layers_from_arch(network)
         return builtin_network(network)
     if isinstance(network, (list, tuple)):
         items = list(network)
@@ -425,4 +431,5 @@ def load_network(network: Any) -> list[Layer]:
         return items
     raise ParameterError(
         f"The 'network' parameter must be a built-in name {sorted(BUILTIN_NETWORKS)}, a layer list, "
-        f"a JSON path, an archmodel Network or a saved Network (.npz). Got {type(network).__name__} instead.")
+        f"a JSON path, an archmodel Network, a saved Network (.npz) or an NB201 architecture string. "
+        f"Got {type(network).__name__} instead.")
