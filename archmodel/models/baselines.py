@@ -79,8 +79,7 @@ from archmodel.errors import ParameterError, check_choice, check_range
 from archmodel.models._base import ScoreModel
 from archmodel.nn.layers import MLP, resolve_backend
 from archmodel.nn.parallel import chunk_slices, map_chunks, resolve_n_jobs, single_threaded_blas
-from archmodel.nn.params import (Params, as_rng, check_dtype, normal_init, require_params,
-                                 uniform_init)
+from archmodel.nn.params import (Params, as_rng, normal_init, uniform_init)
 
 logger = logging.getLogger(__name__)
 
@@ -161,41 +160,6 @@ class BaselineModel(ScoreModel):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
 
-    def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Every parameter name and shape, in initialisation order (encoder, then head)."""
-        shapes = dict(self._encoder_shapes())
-        shapes.update(self.head.param_shapes())
-        return shapes
-
-    def init_params(self, rng: np.random.Generator | int | None = None,
-                    dtype: Any = np.float32) -> Params:
-        """Fresh parameters (scheme in the module docstring): encoder first, then the head.
-
-        Parameters
-        ----------
-        rng : Generator, int or None
-        dtype : float32 (default) or float64
-
-        Returns
-        -------
-        dict[str, ndarray]
-        """
-        dt = check_dtype(dtype, self._owner)
-        rng = as_rng(rng)
-        params = self._init_encoder(rng, dt)
-        params.update(self.head.init_params(rng, dt))
-        return params
-
-    def check_params(self, params: Mapping[str, np.ndarray]) -> np.dtype:
-        """Raise ParameterError unless ``params`` has every parameter with the right shape;
-        return their (common) dtype."""
-        shapes = self.param_shapes()
-        require_params(params, shapes, self._owner)
-        dtypes = {params[k].dtype for k in shapes}
-        if len(dtypes) != 1:
-            raise ParameterError(f"{self._owner}: parameters must share one dtype; got {sorted(map(str, dtypes))}.")
-        return dtypes.pop()
-
     def check_batch(self, batch: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Validate a batch; return the arrays the encoder consumes (first axis ``B``).
 
@@ -242,18 +206,9 @@ class BaselineModel(ScoreModel):
         b = int(next(iter(arrays.values())).shape[0])
         if b == 0:
             raise ParameterError(f"{self._owner}: the batch is empty (B = 0).")
-        if train and self.dropout > 0 and self.mlp_hidden:
-            if masks is None:
-                if rng is None:
-                    raise ParameterError(f"{self._owner}.forward: train=True with dropout > 0 needs rng= or masks=.")
-                masks = self.head.draw_masks(as_rng(rng), b, dtype)
-            elif len(masks) != len(self.mlp_hidden) or any(
-                    m.shape != (b, h) or m.dtype != dtype for m, h in zip(masks, self.mlp_hidden)):
-                raise ParameterError(
-                    f"{self._owner}.forward: masks must be {len(self.mlp_hidden)} arrays "
-                    f"[{b}, mlp_hidden[i]] of dtype {dtype}.")
-        else:
-            masks = None
+        masks, draw = self._dropout_plan(train, masks, rng, b, dtype)
+        if draw:
+            masks = self.head.draw_masks(as_rng(rng), b, dtype)
         slices = chunk_slices(b, self.chunk_size)
         n_jobs = resolve_n_jobs(self.n_jobs)
 

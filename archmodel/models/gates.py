@@ -89,8 +89,7 @@ from archmodel.models._base import ScoreModel
 from archmodel.nn.layers import MLP, resolve_backend
 from archmodel.nn.parallel import (chunk_slices, map_chunks, resolve_n_jobs,
                                    single_threaded_blas)
-from archmodel.nn.params import (Params, as_rng, check_dtype, normal_init, require_params,
-                                 uniform_init)
+from archmodel.nn.params import (Params, as_rng, normal_init, uniform_init)
 
 logger = logging.getLogger(__name__)
 
@@ -310,6 +309,8 @@ class GATESModel(ScoreModel):
         ``'inputs'`` vs 0.781 with ``'all'``.
     """
 
+    _owner = "GATESModel"
+
     def __init__(self, *, kind: str = "edge", n_nodes: int = 4, n_inputs: int = 1,
                  n_ops: int = 5, n_cells: int = 1, none_op: int | str | None = "auto",
                  readout: str = "output", output_node: int | None = None,
@@ -383,8 +384,8 @@ class GATESModel(ScoreModel):
     def _p(self, c: int, name: str) -> str:
         return f"encoder.cell{c}.{name}"
 
-    def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        """Every parameter name and shape, in initialisation order."""
+    def _encoder_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The encoder's parameter names and shapes, in initialisation order."""
         shapes: dict[str, tuple[int, ...]] = {}
         for c in range(self.n_cells):
             shapes[self._p(c, "op_emb")] = (self.n_ops, self.op_emb_dim)
@@ -397,28 +398,12 @@ class GATESModel(ScoreModel):
                 shapes[self._p(c, f"gates{l}.op_attn.weight")] = (self.op_emb_dim, h)
                 shapes[self._p(c, f"gates{l}.op_attn.bias")] = (h,)
                 h_in = h
-        shapes.update(self.head.param_shapes())
         return shapes
 
-    def init_params(self, rng: np.random.Generator | int | None = None,
-                    dtype: Any = np.float32) -> Params:
-        """Fresh parameters (scheme in the module docstring), drawn in :meth:`param_shapes` order.
-
-        Parameters
-        ----------
-        rng : Generator, int or None
-        dtype : float32 (default) or float64
-
-        Returns
-        -------
-        dict[str, ndarray]
-        """
-        dt = check_dtype(dtype, "GATESModel")
-        rng = as_rng(rng)
+    def _init_encoder(self, rng: np.random.Generator, dt: np.dtype) -> Params:
+        """Fresh encoder parameters (scheme in the module docstring), in :meth:`_encoder_shapes` order."""
         params: Params = {}
-        for name, shape in self.param_shapes().items():
-            if name.startswith("head."):
-                continue
+        for name, shape in self._encoder_shapes().items():
             if name.endswith("op_emb") or name.endswith("input_emb"):
                 params[name] = normal_init(rng, shape, 1.0, dt)
             elif ".x_hidden." in name or ".op_attn." in name:
@@ -426,18 +411,7 @@ class GATESModel(ScoreModel):
                     self.node_emb_dim if ".x_hidden." in name else self.op_emb_dim), dt)
             else:  # GATES weight [H_in, H]: uniform(+-1/sqrt(H)) as in the authors' code
                 params[name] = uniform_init(rng, shape, 1.0 / math.sqrt(shape[1]), dt)
-        params.update(self.head.init_params(rng, dt))
         return params
-
-    def check_params(self, params: Mapping[str, np.ndarray]) -> np.dtype:
-        """Raise ParameterError unless ``params`` has every parameter with the right shape;
-        return their (common) dtype."""
-        shapes = self.param_shapes()
-        require_params(params, shapes, "GATESModel")
-        dtypes = {params[k].dtype for k in shapes}
-        if len(dtypes) != 1:
-            raise ParameterError(f"GATESModel: parameters must share one dtype; got {sorted(map(str, dtypes))}.")
-        return dtypes.pop()
 
     # ------------------------------------------------------------------ input validation
     def _cell_axis(self, arr: np.ndarray, name: str, base_ndim: int) -> np.ndarray:
@@ -670,20 +644,11 @@ class GATESModel(ScoreModel):
         if b == 0:
             raise ParameterError("GATESModel: the batch is empty (B = 0).")
         mask_seed = None
-        if train and self.dropout > 0 and self.mlp_hidden:
-            if masks is None:
-                if rng is None:
-                    raise ParameterError("GATESModel.forward: train=True with dropout > 0 needs rng= or masks=.")
-                # one draw from the caller's generator; each chunk's masks come from its own
-                # child stream (drawn on the worker thread), fixed by (seed, chunk index)
-                mask_seed = int(as_rng(rng).integers(0, 2 ** 63 - 1))
-            elif len(masks) != len(self.mlp_hidden) or any(
-                    m.shape != (b, h) or m.dtype != dtype for m, h in zip(masks, self.mlp_hidden)):
-                raise ParameterError(
-                    f"GATESModel.forward: masks must be {len(self.mlp_hidden)} arrays "
-                    f"[{b}, mlp_hidden[i]] of dtype {dtype}.")
-        else:
-            masks = None
+        masks, draw = self._dropout_plan(train, masks, rng, b, dtype)
+        if draw:
+            # one draw from the caller's generator; each chunk's masks come from its own
+            # child stream (drawn on the worker thread), fixed by (seed, chunk index)
+            mask_seed = int(as_rng(rng).integers(0, 2 ** 63 - 1))
         slices = chunk_slices(b, self.chunk_size)
         n_jobs = resolve_n_jobs(self.n_jobs)
 
