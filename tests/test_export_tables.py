@@ -223,3 +223,33 @@ def test_dedupe_changes_no_score(readout, residual):
     small = {"edges": batch["edges"][::97]}
     np.testing.assert_array_equal(run(deduped, small), plain[::97])
     assert rel_err(p.predict_arrays(batch), plain) < 1e-5
+
+
+def test_symmetric_nodes_of_nb201():
+    from archmodel.export.gates import fixed_edge_plan, symmetric_node_pairs
+
+    p = fresh_gates("nb201")
+    plan = fixed_edge_plan(p.model_, get_space("nb201"))
+    # edge 2 = 1->2; nodes 1 and 2: (0->1, 0->2) and (1->3, 2->3)
+    assert symmetric_node_pairs(plan, [3]) == [(2, [(0, 1), (4, 5)])]
+    assert symmetric_node_pairs(plan, [1, 2, 3]) == []  # read-out nodes are not exchangeable
+
+
+@pytest.mark.parametrize("residual", ["inputs", "all"])
+def test_float64_dedupe_with_symmetric_nodes_changes_no_score(residual):
+    """In double arithmetic the symmetric merge too leaves every float32 score of all 15,625
+    NB201 cells bit-for-bit equal to the graph without deduplication."""
+    from archmodel.export import to_onnx
+
+    p = fresh_gates("nb201", seed=4, residual=residual)
+    sp = get_space("nb201")
+    archs = list(sp.enumerate())
+    batch = p.encode(archs)
+    plain = run(to_onnx(p, None, compute_dtype="float64", converter_options={"dedupe": False}), batch)
+    merged = run(to_onnx(p, None, compute_dtype="float64"), batch)
+    np.testing.assert_array_equal(merged, plain)
+    # an exchanged pair: same score, bit for bit
+    seqs = [a.seq for a in archs]
+    i = seqs.index(sp.parse("|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|avg_pool_3x3~1|nor_conv_1x1~2|").seq)
+    j = seqs.index(sp.parse("|skip_connect~0|+|nor_conv_3x3~0|none~1|+|none~0|nor_conv_1x1~1|avg_pool_3x3~2|").seq)
+    assert i != j and merged[i] == merged[j]

@@ -215,7 +215,14 @@ class GraphBuilder:
 
     def mlp_head(self, x: str, params: dict[str, np.ndarray], n_hidden: int, prefix: str = "head") -> str:
         """archmodel's MLP head in evaluation mode: ``[Linear -> ReLU] * n_hidden -> Linear``,
-        returning the squeezed scores ``[batch]``."""
+        returning the squeezed scores ``[batch]``.
+
+        In float64 arithmetic (where onnxruntime does not fuse ``MatMul`` and ``Add``) the input
+        gets a column of ones and each layer's bias is the last row of its weight matrix, which
+        also carries the ones column forward (``relu(1) = 1``): one ``MatMul`` per layer.
+        """
+        if self.compute_dtype == "float64" and n_hidden > 0:
+            return self._mlp_head_augmented(x, params, n_hidden, prefix)
         h = x
         for i in range(n_hidden):
             h = self.linear(h, params[f"{prefix}.fc{i}.weight"], params[f"{prefix}.fc{i}.bias"],
@@ -223,6 +230,25 @@ class GraphBuilder:
             h = self.op("Relu", [h], name=f"{prefix}.fc{i}.relu")
         out = self.linear(h, params[f"{prefix}.out.weight"], params[f"{prefix}.out.bias"], f"{prefix}.out")
         return self.op("Squeeze", [out, self.const([1], "int64", "axis1")], name="score_raw")
+
+    def _mlp_head_augmented(self, x: str, params: dict[str, np.ndarray], n_hidden: int, prefix: str) -> str:
+        """:meth:`mlp_head` with the biases folded into the matrices (see there)."""
+        h = self.op("Pad", [x, self.const([0, 0, 0, 1], "int64", "pad_last_col"),
+                            self.fconst(np.array(1.0), "one")], mode="constant", name=f"{prefix}.ones_col")
+        for i in range(n_hidden + 1):
+            key = f"{prefix}.fc{i}" if i < n_hidden else f"{prefix}.out"
+            w, b = np.asarray(params[f"{key}.weight"]), np.asarray(params[f"{key}.bias"])
+            n_in, n_out = w.shape
+            last = i == n_hidden
+            aug = np.zeros((n_in + 1, n_out + (0 if last else 1)), dtype=w.dtype)
+            aug[:n_in, :n_out] = w
+            aug[n_in, :n_out] = b
+            if not last:
+                aug[n_in, n_out] = 1.0  # keeps the ones column
+            h = self.op("MatMul", [h, self.weight(f"{key}.weight_bias", aug)], name=f"{key}.matmul")
+            if not last:
+                h = self.op("Relu", [h], name=f"{key}.relu")
+        return self.op("Squeeze", [h, self.const([1], "int64", "axis1")], name="score_raw")
 
     # ------------------------------------------------------------------ assembly
     def make_graph(self, doc: str = ""):
