@@ -493,16 +493,16 @@ def parse_proxies(proxies: str | Sequence[str] | None) -> tuple[str, ...]:
 
 
 def resolve_ops(arch_or_ops: Any) -> tuple[str, ...]:
-    """An NB201 ``Arch``, arch string or 6 op names -> 6 op names (arch-string edge order)."""
-    from archmodel.conv.nb201 import check_ops, ops_from_arch_string
+    """An NB201 ``Arch``, a string in any format of the ``nb201`` space (arch string, NASLib
+    tuple, sequence) or 6 op names -> 6 op names (arch-string edge order)."""
+    from archmodel.conv.nb201 import check_ops
+    from archmodel.spaces import get_space
 
+    space = get_space("nb201")
     if isinstance(arch_or_ops, str):
-        return ops_from_arch_string(arch_or_ops.strip())
+        arch_or_ops = space.parse(arch_or_ops.strip())
     seq = getattr(arch_or_ops, "seq", None)
     if seq is not None:
-        from archmodel.spaces import get_space
-
-        space = get_space("nb201")
         try:
             return check_ops([space.ops[int(i)] for i in seq])
         except (IndexError, TypeError):

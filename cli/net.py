@@ -15,7 +15,8 @@ def net() -> None:
 
 @net.command()
 @click.option("--space", type=click.Choice(["nb201"]), default="nb201", show_default=True)
-@click.option("--arch", required=True, help="Architecture (NB201 arch string).")
+@click.option("--arch", required=True,
+              help="Architecture: an NB201 arch string '|op~0|+|...|' or NASLib tuple '(2, 2, 0, 2, 2, 2)'.")
 @click.option("--data", type=click.Choice(["digits"]), default="digits", show_default=True,
               help="Training data (scikit-learn digits with the fixed train/val/test split).")
 @click.option("--input-size", type=click.IntRange(min=4), default=16, show_default=True,

@@ -106,6 +106,56 @@ _CSV_FIELDS = ("crossbars", "physical_crossbars", "tiles", "latency_s", "energy_
                "power_w", "peak_power_w", "utilization", "ok")
 
 
+@pim.command("accuracy")
+@click.argument("network", type=click.Path(exists=True, dir_okay=False))
+@click.option("--hardware", "hardware", default="mnsim-default", show_default=True,
+              help="Hardware preset (mnsim-default, isaac-like) or a JSON spec file.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override a spec field (e.g. adc_bits=6, variation=0.1); repeatable.")
+@click.option("--draws", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Device draws (conductance variation, stuck-at faults) to average over.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the device draws.")
+@click.option("--calibration", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Training images that fix each layer's activation scale.")
+@click.option("--backend", type=click.Choice(["numpy", "numba"]), default=None, help="Kernel backend.")
+@json_option
+def accuracy_cmd(network: str, hardware: str, sets: tuple[str, ...], draws: int, seed: int,
+                 calibration: int, backend: str | None, as_json: bool) -> None:
+    """Test accuracy of a trained NETWORK (.npz from 'archmodel net train --output') on crossbars.
+
+    The network's data set (scikit-learn's digits, at the network's input size, the split
+    'archmodel net train' uses) is evaluated with every convolution and linear layer computed
+    by bit-sliced crossbars of HARDWARE, over --draws device draws: mean and std, with the
+    float and quantised digital accuracies for reference.
+    """
+    from archmodel.conv.network import Network
+    from archmodel.datasets.images import load_digits
+    from archmodel.pim.conv_network import pim_accuracy
+    from archmodel.pim.spec import apply_overrides, load_hardware
+
+    spec = _wrap(load_hardware, hardware)
+    if sets:
+        grid = parse_grid(sets)
+        if any(len(v) != 1 for _, v in grid):
+            raise click.BadParameter("each --set takes exactly one value", param_hint="'--set'")
+        spec = _wrap(apply_overrides, spec, {k: v[0] for k, v in grid})
+    net = _wrap(Network.load, network, backend=backend)
+    data = net.metadata.get("data", "digits")
+    if data != "digits":
+        raise click.ClickException(f"{network}: trained on {data!r}; 'pim accuracy' evaluates 'digits' networks")
+    size = net.input_size
+    ds = load_digits(size=size, channels=net.in_channels, interpolation="nearest" if size == 8 else "bilinear")
+    res = _wrap(pim_accuracy, net, ds.X_test, ds.y_test, hardware=spec, n_draws=draws, rng=seed,
+                calibration=ds.X_train[:calibration], backend=backend)
+    doc = {"network": network, "hardware": spec.get("name", hardware), "n_test": int(len(ds.y_test)),
+           "n_draws": draws, "seed": seed, **res.to_dict()}
+    if as_json:
+        emit_json(doc)
+        return
+    click.echo(f"{network} on {doc['hardware']}: accuracy {res.mean:.4f} +- {res.std:.4f} over {draws} device "
+               f"draw(s) ({doc['n_test']} test images); float {res.float_:.4f}, quantised digital {res.digital:.4f}")
+
+
 @pim.command("sweep")
 @click.option("--network", "network", default="vgg8", show_default=True,
               help="Built-in network, a JSON layer-list file or a saved archmodel network (.npz).")

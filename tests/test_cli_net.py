@@ -114,7 +114,7 @@ def test_net_train_json(tmp_path):
 def test_net_train_rejects_bad_arch():
     res = CliRunner().invoke(net, ["train", "--arch", "nope", "--epochs", "1", "--quiet"])
     assert res.exit_code != 0
-    assert "arch string" in res.output
+    assert "cannot read 'nope': expected an arch string" in res.output
 
 
 def test_microbench_sampling_and_resume(tmp_path):

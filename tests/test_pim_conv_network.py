@@ -274,3 +274,28 @@ def test_nb201_architecture_strings_are_networks():
     assert json.loads(r.output)["crossbars"] == res.crossbars
     r = CliRunner().invoke(cli, ["pim", "simulate", "--network", "|bogus~0|+|a~0|b~1|+|c~0|d~1|e~2|"])
     assert r.exit_code != 0 and "unknown op 'bogus'" in r.output
+
+
+def test_cli_accuracy_of_a_saved_network(trained, digits, tmp_path):
+    """'archmodel pim accuracy NET.npz': the same numbers as pim_accuracy on the digits test split."""
+    from click.testing import CliRunner
+
+    from archmodel.cli.main import cli
+
+    path = tmp_path / "net.npz"
+    trained.save(path, metadata={"data": "digits"})
+    args = ["pim", "accuracy", str(path), "--draws", "2", "--set", "adc_bits=10", "--calibration", "32", "--json"]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.output)
+    from archmodel.pim.spec import apply_overrides, load_hardware
+
+    hw = apply_overrides(load_hardware("mnsim-default"), {"adc_bits": 10})
+    want = pim_accuracy(trained, digits.X_test, digits.y_test, hardware=hw, n_draws=2, rng=0,
+                        calibration=digits.X_train[:32])
+    assert doc["n_draws"] == 2 and doc["n_test"] == len(digits.y_test)
+    assert doc["draws"] == want.draws.tolist() and doc["mean"] == want.mean and doc["digital"] == want.digital
+    assert 0.5 < doc["float"] <= 1.0
+    trained.save(tmp_path / "other.npz", metadata={"data": "cifar10"})
+    r = CliRunner().invoke(cli, ["pim", "accuracy", str(tmp_path / "other.npz")])
+    assert r.exit_code != 0 and "evaluates 'digits' networks" in r.output

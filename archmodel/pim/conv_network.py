@@ -414,12 +414,10 @@ def layers_from_arch(arch: str, *, C: int = 16, N: int = 5, input_size: int = 32
     InvalidArchitectureError
         ``arch`` is not an NB201 architecture.
     """
-    from archmodel.conv.nb201 import build_nb201_network, ops_from_arch_string
-    from archmodel.spaces import get_space
+    from archmodel.conv.nb201 import build_nb201_network
+    from archmodel.zeroshot import resolve_ops
 
-    sp = get_space("nb201")
-    arch_string = sp.format(sp.parse(arch), "arch_str")
-    net = build_nb201_network(ops_from_arch_string(arch_string), C=C, N=N, num_classes=num_classes,
+    net = build_nb201_network(resolve_ops(arch), C=C, N=N, num_classes=num_classes,
                               in_channels=in_channels, input_size=input_size, rng=0)
     return layers_from_network(net)
 

@@ -80,6 +80,11 @@ class FixedEdgeSpace(SearchSpace):
         if fmt is None:
             if isinstance(text, str) and text.strip().startswith("|"):
                 fmt = "arch_str"
+            elif isinstance(text, str) and text.strip()[:1] not in tuple("([-0123456789"):
+                example = "(" + ", ".join(["0"] * len(self.edges)) + ")"
+                raise self._err(
+                    f"cannot read {text!r}: expected an arch string '|op~0|+|op~0|op~1|+|...|' or op codes "
+                    f"such as {example!r} (formats: {', '.join(self.formats)})")
             elif isinstance(text, (str, list, tuple, np.ndarray)):
                 fmt = "naslib" if "naslib" in self.formats else "sequence"
             else:
