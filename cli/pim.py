@@ -41,6 +41,19 @@ def parse_grid(items: tuple[str, ...]) -> list[tuple[str, list[Any]]]:
     return out
 
 
+def _spec_with_sets(hardware: str, sets: tuple[str, ...]) -> dict:
+    """The hardware spec ``hardware`` with the ``--set KEY=VALUE`` overrides applied."""
+    from archmodel.pim.spec import apply_overrides, load_hardware
+
+    spec = _wrap(load_hardware, hardware)
+    if sets:
+        grid = parse_grid(sets)
+        if any(len(v) != 1 for _, v in grid):
+            raise click.BadParameter("each --set takes exactly one value", param_hint="'--set'")
+        spec = _wrap(apply_overrides, spec, {k: v[0] for k, v in grid})
+    return spec
+
+
 def _wrap(fn, *args, **kwargs):
     """Run ``fn`` and turn archmodel's user errors into one-line Click errors."""
     from archmodel.errors import ArchModelError
@@ -72,14 +85,8 @@ def pim() -> None:
 def simulate_cmd(network: str, hardware: str, sets: tuple[str, ...], backend: str | None, as_json: bool) -> None:
     """Estimate latency, energy, power, area and EDP of NETWORK on HARDWARE (per image)."""
     from archmodel.pim import simulate
-    from archmodel.pim.spec import apply_overrides, load_hardware
 
-    spec = _wrap(load_hardware, hardware)
-    if sets:
-        grid = parse_grid(sets)
-        if any(len(v) != 1 for _, v in grid):
-            raise click.BadParameter("each --set takes exactly one value", param_hint="'--set'")
-        spec = _wrap(apply_overrides, spec, {k: v[0] for k, v in grid})
+    spec = _spec_with_sets(hardware, sets)
     res = _wrap(simulate, network, spec, backend=backend)
     if as_json:
         emit_json(res.to_dict())
@@ -131,14 +138,8 @@ def accuracy_cmd(network: str, hardware: str, sets: tuple[str, ...], draws: int,
     from archmodel.conv.network import Network
     from archmodel.datasets.images import load_digits
     from archmodel.pim.conv_network import pim_accuracy
-    from archmodel.pim.spec import apply_overrides, load_hardware
 
-    spec = _wrap(load_hardware, hardware)
-    if sets:
-        grid = parse_grid(sets)
-        if any(len(v) != 1 for _, v in grid):
-            raise click.BadParameter("each --set takes exactly one value", param_hint="'--set'")
-        spec = _wrap(apply_overrides, spec, {k: v[0] for k, v in grid})
+    spec = _spec_with_sets(hardware, sets)
     net = _wrap(Network.load, network, backend=backend)
     data = net.metadata.get("data", "digits")
     if data != "digits":
