@@ -253,7 +253,7 @@ def _pack_inputs(x, chunk_bounds, n_in_slices, dac_bits, n_groups):
     return dpos, dneg, dsum, dneg_zero
 
 
-@njit(inline="always")
+@njit
 def _accumulate(acc, m, d0, d1, d2, d3, n_count, sh, subtract):
     """``acc[n] +-= popcount(d & m[:, n]) << sh`` over the 4 words of a group."""
     if subtract:
@@ -266,7 +266,7 @@ def _accumulate(acc, m, d0, d1, d2, d3, n_count, sh, subtract):
                                + _popcount(d2 & m[2, n]) + _popcount(d3 & m[3, n])) << sh
 
 
-@njit(inline="always")
+@njit
 def _accumulate_pair(acc, mp, mn, d0, d1, d2, d3, n_count, sh, subtract):
     """``acc[n] +-= (popcount(d & mp[:, n]) - popcount(d & mn[:, n])) << sh``."""
     if subtract:
@@ -283,7 +283,7 @@ def _accumulate_pair(acc, mp, mn, d0, d1, d2, d3, n_count, sh, subtract):
                                   + _popcount(d2 & mn[2, n]) + _popcount(d3 & mn[3, n]))) << sh
 
 
-@njit(inline="always")
+@njit
 def _fused_pair(out_p, mp, mn, d0, d1, d2, d3, n_count, half, se, adc_max, total, subtract):
     """``out_p[n] +-= ADC(popcount(d & mp[:, n]) - popcount(d & mn[:, n])) << total``."""
     if subtract:
@@ -302,7 +302,7 @@ def _fused_pair(out_p, mp, mn, d0, d1, d2, d3, n_count, half, se, adc_max, total
             out_p[n] += min(max((v + half) >> se, -adc_max), adc_max) << total
 
 
-@njit(inline="always")
+@njit
 def _fused_pair2(out_p, mp, mn, da, db, n_count, half, se, adc_max, total_a, total_b, subtract):
     """:func:`_fused_pair` for two input slices (words ``da``, ``db``) sharing the level loads."""
     a0, a1, a2, a3 = da[0], da[1], da[2], da[3]
@@ -322,7 +322,7 @@ def _fused_pair2(out_p, mp, mn, da, db, n_count, half, se, adc_max, total_a, tot
             out_p[n] += q
 
 
-@njit(inline="always")
+@njit
 def _fused_pair_scattered(out_p, mp, mn, d0, d1, d2, d3, n_live, perm, half, se, adc_max, total, subtract):
     """:func:`_fused_pair` over the first ``n_live`` (compacted) columns, added at ``perm``."""
     for j in range(n_live):
