@@ -452,7 +452,9 @@ def test_export_command(tmp_path):
     assert r.exit_code == 0, r.output
     report = json.loads(r.output)
     assert report["compute_dtype"] == "float64" and report["verify_max_rel_error"] < 1e-6
-    got = load_onnx_predictor(tmp_path / "m64.onnx").predict(archs)
+    o64 = load_onnx_predictor(tmp_path / "m64.onnx")
+    assert o64.compute_dtype_ == "float64" and o.compute_dtype_ == "float32"
+    got = o64.predict(archs)
     np.testing.assert_array_equal(got, p.astype("float64").predict(archs).astype(np.float32))
     r = runner.invoke(export, [str(tmp_path / "model.npz"), "-o", str(tmp_path / "m5.onnx"), "--compute-dtype", "half"])
     assert r.exit_code == 2 and "'half' is not one of 'float32', 'float64'" in r.output

@@ -68,6 +68,8 @@ class ONNXPredictor:
     contract_version_ : int
     encoding_ : str
         Contract encoding of the inputs.
+    compute_dtype_ : {'float32', 'float64'}
+        Precision of the graph's arithmetic (``'float32'`` for models that predate the key).
     metadata_ : dict[str, str]
         All ``metadata_props`` of the model.
     input_names_ : list of str
@@ -136,6 +138,7 @@ class ONNXPredictor:
         self.space_ = meta["space"]
         self.encoding_ = meta["encoding"]
         self.predictor_class_ = meta["predictor_class"]
+        self.compute_dtype_ = meta.get("compute_dtype", "float32")
         try:
             contract = load_contract(self.space_)
         except ParameterError as exc:
