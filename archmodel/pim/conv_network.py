@@ -531,16 +531,27 @@ class _MatKernels:
         return ent
 
     def _matmul(self, ent: CrossbarLayer, a2: np.ndarray) -> np.ndarray:
-        xb = self._model.xb
         if self._mode == "calibrate":
             m = float(np.max(np.abs(a2))) if a2.size else 0.0
             self._calib[ent.name] = max(self._calib.get(ent.name, 0.0), m)
             return a2 @ ent.w_float
         if self._mode == "float":
             return a2 @ ent.w_float
-        from archmodel.pim.functional import crossbar_matmul, quantize_symmetric
+        return self._matmul_int(ent, self._quantize(ent, a2))
 
-        q, _ = quantize_symmetric(a2, xb.activation_bits, ent.a_scale)
+    def _quantize(self, ent: CrossbarLayer, a: np.ndarray) -> np.ndarray:
+        """Inputs quantised with the layer's calibrated scale, as int16 (sign + magnitude)."""
+        from archmodel.pim.functional import quantize_symmetric
+
+        bits = self._model.xb.activation_bits
+        q, _ = quantize_symmetric(np.asarray(a, dtype=np.float64), bits, ent.a_scale)
+        return q.astype(np.int16 if bits <= 16 else np.int64)
+
+    def _matmul_int(self, ent: CrossbarLayer, q: np.ndarray) -> np.ndarray:
+        """Quantised inputs ``(P, K)`` times the layer on crossbars (or exactly, 'digital')."""
+        from archmodel.pim.functional import crossbar_matmul
+
+        xb = self._model.xb
         if self._mode == "digital":
             # float64 BLAS is exact: |products| and sums stay far below 2**53
             acc = q.astype(np.float64) @ ent.w_int.astype(np.float64)
@@ -557,8 +568,12 @@ class _MatKernels:
         n, _, h, wd = x.shape
         oh = (h + 2 * padding - ent.kernel) // stride + 1
         ow = (wd + 2 * padding - ent.kernel) // stride + 1
-        a2 = im2col(np.asarray(x, dtype=np.float64), ent.kernel, stride, padding)
-        y = self._matmul(ent, a2)
+        if self._mode in ("digital", "pim"):
+            # quantise the activation map, then unfold it: the same integers as unfolding first
+            # (padding is 0 either way), with k*k times fewer roundings
+            y = self._matmul_int(ent, im2col(self._quantize(ent, x), ent.kernel, stride, padding))
+        else:
+            y = self._matmul(ent, im2col(np.asarray(x, dtype=np.float64), ent.kernel, stride, padding))
         return np.ascontiguousarray(y.reshape(n, oh, ow, -1).transpose(0, 3, 1, 2))
 
     def linear_forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
