@@ -72,6 +72,15 @@ class ScoreModel:
                 f"[{b}, mlp_hidden[i]] of dtype {dtype}.")
         return list(masks), False
 
+    def _grad_scores(self, cache: dict, grad_scores: np.ndarray) -> np.ndarray:
+        """``dloss/dscores`` checked against the forward pass in ``cache`` (shape ``[B]``) and
+        cast to its dtype."""
+        b = cache["slices"][-1].stop
+        g = np.asarray(grad_scores)
+        if g.shape != (b,):
+            raise ParameterError(f"{self._owner}.backward: grad_scores must have shape ({b},); got {g.shape}.")
+        return g.astype(cache["dtype"], copy=False)
+
     def check_params(self, params: Mapping[str, np.ndarray]) -> np.dtype:
         """Raise ParameterError unless ``params`` has every parameter with the right shape;
         return their (common) dtype."""

@@ -242,11 +242,7 @@ class BaselineModel(ScoreModel):
             Same names (in :meth:`param_shapes` order), shapes and dtype as the parameters.
         """
         params, be, slices = cache["params"], cache["be"], cache["slices"]
-        b = slices[-1].stop
-        g = np.asarray(grad_scores)
-        if g.shape != (b,):
-            raise ParameterError(f"{self._owner}.backward: grad_scores must have shape ({b},); got {g.shape}.")
-        g = g.astype(cache["dtype"], copy=False)
+        g = self._grad_scores(cache, grad_scores)
 
         def run(i: int) -> Params:
             ch = cache["chunks"][i]

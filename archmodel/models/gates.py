@@ -688,11 +688,7 @@ class GATESModel(ScoreModel):
             Same names, shapes and dtype as the parameters.
         """
         params, be, slices = cache["params"], cache["be"], cache["slices"]
-        b = slices[-1].stop
-        g = np.asarray(grad_scores)
-        if g.shape != (b,):
-            raise ParameterError(f"GATESModel.backward: grad_scores must have shape ({b},); got {g.shape}.")
-        g = g.astype(cache["dtype"], copy=False)
+        g = self._grad_scores(cache, grad_scores)
         shared = cache["shared"]
 
         def run(i: int):
