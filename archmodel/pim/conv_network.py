@@ -541,11 +541,9 @@ class _MatKernels:
 
     def _quantize(self, ent: CrossbarLayer, a: np.ndarray) -> np.ndarray:
         """Inputs quantised with the layer's calibrated scale, as int16 (sign + magnitude)."""
-        from archmodel.pim.functional import quantize_symmetric
+        from archmodel.pim.functional import quantize_inputs
 
-        bits = self._model.xb.activation_bits
-        q, _ = quantize_symmetric(np.asarray(a, dtype=np.float64), bits, ent.a_scale)
-        return q.astype(np.int16 if bits <= 16 else np.int64)
+        return quantize_inputs(np.asarray(a, dtype=np.float64), self._model.xb.activation_bits, ent.a_scale)
 
     def _matmul_int(self, ent: CrossbarLayer, q: np.ndarray) -> np.ndarray:
         """Quantised inputs ``(P, K)`` times the layer on crossbars (or exactly, 'digital')."""

@@ -39,6 +39,7 @@ __all__ = [
     "AccuracyResult",
     "crossbar_model",
     "quantize_symmetric",
+    "quantize_inputs",
     "im2col",
     "program_weights",
     "sample_cells",
@@ -138,6 +139,14 @@ def quantize_symmetric(x: np.ndarray, bits: int, scale: float | None = None) -> 
         scale = m / t if m > 0 else 1.0
     q = np.clip(np.rint(np.asarray(x, dtype=np.float64) / scale), -t, t).astype(np.int64)
     return q, float(scale)
+
+
+def quantize_inputs(x: np.ndarray, bits: int, scale: float) -> np.ndarray:
+    """Crossbar inputs: :func:`quantize_symmetric` with a fixed ``scale``, stored in the
+    smallest signed integer dtype that holds ``bits``-bit sign-magnitude values (int16 up to
+    16 bits), which the kernels take as they are."""
+    q, _ = quantize_symmetric(x, bits, scale)
+    return q.astype(np.int16 if bits <= 16 else np.int64)
 
 
 def im2col(x: np.ndarray, kernel: int, stride: int, padding: int) -> np.ndarray:
@@ -316,10 +325,9 @@ def kernel_levels(prog: ProgrammedLayer, xb: CrossbarModel, cells: np.ndarray | 
     the images of a batch loop and the batches of an evaluation share one conversion. Writable
     ``cells`` arrays are converted on every call.
     """
-    key = None if cells is None else id(cells)
     cacheable = cells is None or not np.asarray(cells).flags.writeable
-    if cacheable and prog._kernel and prog._kernel[0] == key and prog._kernel[1] is cells:
-        return prog._kernel[2], prog._kernel[3]
+    if cacheable and prog._kernel and prog._kernel[0] is cells:
+        return prog._kernel[1], prog._kernel[2]
     if cells is None:
         eff = prog.levels.astype(np.int16)
     else:
@@ -341,7 +349,7 @@ def kernel_levels(prog: ProgrammedLayer, xb: CrossbarModel, cells: np.ndarray | 
         w = w.astype(np.int16)
     w.flags.writeable = False
     if cacheable:
-        prog._kernel = (key, cells, w, coef)
+        prog._kernel = (cells, w, coef)
     return w, coef
 
 
@@ -479,11 +487,6 @@ def build_model(layers: Sequence[Any], weights: Sequence[np.ndarray | None], bia
     return model
 
 
-def _int_dtype(bits: int) -> np.dtype:
-    """The smallest signed integer dtype holding ``bits``-bit sign-magnitude values."""
-    return np.dtype(np.int16) if bits <= 16 else np.dtype(np.int64)
-
-
 def _layer_input(model: QuantizedModel, acts: list, i: int, r: ResolvedLayer, x: np.ndarray) -> np.ndarray:
     src = i + r.inputs[0]
     return x if src < 0 else acts[src]
@@ -511,7 +514,8 @@ def _maxpool(x: np.ndarray, r: ResolvedLayer) -> np.ndarray:
 def _run(model: QuantizedModel, x: np.ndarray, mode: str, cells: Mapping[int, np.ndarray] | None = None,
          backend: str | None = None, record: list | None = None,
          rng: np.random.Generator | None = None) -> np.ndarray:
-    """Shared forward pass; mode 'float' (no quantisation), 'digital' (exact int) or 'pim'."""
+    """Shared forward pass; mode 'float' (no quantisation), 'calibrate' (float, fixing the input
+    scales on the way), 'digital' (exact int) or 'pim'."""
     x = np.asarray(x, dtype=np.float64)
     n = x.shape[0]
     acts: list[np.ndarray] = []
@@ -520,14 +524,17 @@ def _run(model: QuantizedModel, x: np.ndarray, mode: str, cells: Mapping[int, np
         a = _layer_input(model, acts, i, r, x)
         if r.kind in ("conv", "fc"):
             l = r.layer
-            if mode == "float":
+            if mode in ("float", "calibrate"):
                 a2 = im2col(a, l.kernel, l.stride, l.padding) if r.kind == "conv" else a.reshape(n, -1)
+                if mode == "calibrate":
+                    t = (1 << (model.xb.activation_bits - 1)) - 1
+                    m = float(np.max(np.abs(a2))) if a2.size else 0.0
+                    model.a_scale[i] = m / t if m > 0 else 1.0
                 y = a2 @ model.w_float[i] + model.bias[i]
             else:
                 # quantise the activation map, then unfold it (the same integers as unfolding
                 # first: padding is 0 either way; 9x fewer roundings for 3x3 kernels)
-                q, _ = quantize_symmetric(a, model.xb.activation_bits, model.a_scale[i])
-                q = q.astype(_int_dtype(model.xb.activation_bits))
+                q = quantize_inputs(a, model.xb.activation_bits, model.a_scale[i])
                 q = im2col(q, l.kernel, l.stride, l.padding) if r.kind == "conv" else q.reshape(n, -1)
                 if mode == "digital":
                     # float64 BLAS is exact here: |products| and sums stay far below 2**53
@@ -557,27 +564,8 @@ def _run(model: QuantizedModel, x: np.ndarray, mode: str, cells: Mapping[int, np
 
 
 def _calibrate(model: QuantizedModel, x: np.ndarray) -> None:
-    n = x.shape[0]
-    acts: list[np.ndarray] = []
-    last = len(model.layers) - 1
-    t = (1 << (model.xb.activation_bits - 1)) - 1
-    for i, r in enumerate(model.layers):
-        a = _layer_input(model, acts, i, r, x)
-        if r.kind in ("conv", "fc"):
-            a2 = im2col(a, r.layer.kernel, r.layer.stride, r.layer.padding) if r.kind == "conv" else a.reshape(n, -1)
-            m = float(np.max(np.abs(a2))) if a2.size else 0.0
-            model.a_scale[i] = m / t if m > 0 else 1.0
-            y = a2 @ model.w_float[i] + model.bias[i]
-            if r.kind == "conv":
-                y = _conv_out(y, n, r)
-            if i != last or model.relu_last:
-                y = np.maximum(y, 0.0)
-        elif r.kind == "pool":
-            y = _maxpool(a, r)
-        else:
-            b = acts[i + r.inputs[1]] if i + r.inputs[1] >= 0 else x
-            y = a + b
-        acts.append(y)
+    """Fix each Conv/Linear input scale, ``max |input| / T``, with a float pass over ``x``."""
+    _run(model, x, "calibrate")
 
 
 def forward_float(model: QuantizedModel, x: np.ndarray) -> np.ndarray:

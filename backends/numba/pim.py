@@ -39,7 +39,7 @@ _HELPERS = (
     "_ceil_div", "_ceil_log2", "_stages8", "_mux_factor", "_buf_lat", "_buf_row", "_buf_read_power",
     "_buf_write_power", "_buf_area", "_pow2_kb", "_input_demux", "_output_mux", "pe_latency_parts",
     "_hui_position", "place_tiles", "_row_major_order", "_extremes", "_max_manhattan", "_reset_ext", "_consumes", "layer_distances", "_esum_source",
-    "_acc_lat", "cost_model", "cost_model_batch",
+    "_inputs_ready", "_acc_lat", "cost_model", "cost_model_batch",
 )
 
 _g: dict = {"math": math, "np": np}
@@ -452,17 +452,17 @@ def _packed_levels(w, chunk_bounds, step_exp, dac_bits):
             return None
         max_rows = int(np.diff(chunk_bounds).max())
         n_groups = max(1, -(-max_rows // (64 * _WORDS)))
-        entry = (None, bounds, _pack_levels(wi, chunk_bounds, max(1, wmax.bit_length()), n_groups), {})
+        ref = None
         if not w.flags.writeable:
             try:
                 ref = weakref.ref(w, lambda _r, k=key: _PACKED.pop(k, None))
             except TypeError:  # an object without weak references: do not keep it
-                ref = None
-            if ref is not None:
-                if len(_PACKED) >= _PACKED_MAX:
-                    _PACKED.pop(next(iter(_PACKED)))
-                entry = (ref, bounds, entry[2], {})
-                _PACKED[key] = entry
+                pass
+        entry = (ref, bounds, _pack_levels(wi, chunk_bounds, max(1, wmax.bit_length()), n_groups), {})
+        if ref is not None:
+            if len(_PACKED) >= _PACKED_MAX:
+                _PACKED.pop(next(iter(_PACKED)))
+            _PACKED[key] = entry
     compacted = entry[3].get(variant)
     if compacted is None:
         mpos, mneg, has_neg, max_abs, col_sum = entry[2]

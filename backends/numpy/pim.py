@@ -714,14 +714,7 @@ def cost_model(net, hw, totals, layers):
                             lpos = (min(kp1 + s * i, in_h) - 1) * in_w + min(kp1 + s * j, in_w) - 1
                         else:
                             lpos = i * s * in_w + j * s
-                        begin = prev_finish
-                        for q in range(net[l, N_N_IN]):
-                            src_l = l + (net[l, N_IN0] if q == 0 else net[l, N_IN1])
-                            if src_l >= 0 and npix[src_l] > 0:
-                                idx = min(lpos, npix[src_l] - 1)
-                                v = finish[off[src_l] + idx]
-                                if v > begin:
-                                    begin = v
+                        begin = _inputs_ready(net, l, lpos, npix, off, finish, prev_finish)
                         if begin_first < 0.0:
                             begin_first = begin
                         prev_finish = begin + lat
@@ -767,14 +760,7 @@ def cost_model(net, hw, totals, layers):
                     sum_br += br + outbuf_r
                     lat = bw + br + digital + outbuf_r + outbuf_w + merge + transfer
                     lpos = (min(kp1 + s * i, in_h) - 1) * in_w + min(kp1 + s * j, in_w) - 1
-                    begin = prev_finish
-                    for q in range(net[l, N_N_IN]):
-                        src_l = l + (net[l, N_IN0] if q == 0 else net[l, N_IN1])
-                        if src_l >= 0 and npix[src_l] > 0:
-                            idx = min(lpos, npix[src_l] - 1)
-                            v = finish[off[src_l] + idx]
-                            if v > begin:
-                                begin = v
+                    begin = _inputs_ready(net, l, lpos, npix, off, finish, prev_finish)
                     if begin_first < 0.0:
                         begin_first = begin
                     prev_finish = begin + lat
@@ -795,13 +781,7 @@ def cost_model(net, hw, totals, layers):
             transfer = d_trans[l] * (ch * bits / inter_bw)
             lat = hw[H_ESUM_LAT] + transfer + gr + gw
             for o in range(npix[l]):
-                begin = prev_finish
-                for q in range(net[l, N_N_IN]):
-                    src_l = l + (net[l, N_IN0] if q == 0 else net[l, N_IN1])
-                    if src_l >= 0 and npix[src_l] > 0:
-                        v = finish[off[src_l] + min(o, npix[src_l] - 1)]
-                        if v > begin:
-                            begin = v
+                begin = _inputs_ready(net, l, o, npix, off, finish, prev_finish)
                 if begin_first < 0.0:
                     begin_first = begin
                 prev_finish = begin + lat
@@ -949,6 +929,20 @@ def _esum_source(net, l):
         src = src + net[src, N_IN0]
         guard += 1
     return max(src, 0)
+
+
+def _inputs_ready(net, l, pos, npix, off, finish, not_before):
+    """When layer ``l`` can start its output pixel that needs input pixel ``pos``: the latest
+    finish time of that pixel (clamped to the last one) in each input layer, and
+    ``not_before``."""
+    begin = not_before
+    for q in range(net[l, N_N_IN]):
+        src_l = l + (net[l, N_IN0] if q == 0 else net[l, N_IN1])
+        if src_l >= 0 and npix[src_l] > 0:
+            v = finish[off[src_l] + min(pos, npix[src_l] - 1)]
+            if v > begin:
+                begin = v
+    return begin
 
 
 def _acc_lat(s_lat, l, part, joint, buf_r, buf_w, pool, n):
