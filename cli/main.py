@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "export": "archmodel.cli.export:export",
     "net": "archmodel.cli.net:net",
     "zeroshot": "archmodel.cli.zeroshot:zeroshot",
+    "search": "archmodel.cli.search:search",
 }
 
 
