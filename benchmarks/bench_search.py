@@ -31,7 +31,9 @@ def _one(args: tuple) -> tuple[str, int, list, float]:
 
     oracle = TableOracle(load_dataset(data), target)
     t0 = time.perf_counter()
-    if algo in PREDICTORS:
+    if algo == "wlgp":
+        res = run_search(oracle, budget, algorithm="predictor", predictor="wlgp", acquisition="ei", seed=seed)
+    elif algo in PREDICTORS:
         res = run_search(oracle, budget, algorithm="predictor", predictor=algo, seed=seed)
     else:
         res = run_search(oracle, budget, algorithm=algo, seed=seed)

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "net": "archmodel.cli.net:net",
     "zeroshot": "archmodel.cli.zeroshot:zeroshot",
     "search": "archmodel.cli.search:search",
+    "explain": "archmodel.cli.explain:explain",
 }
 
 

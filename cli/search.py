@@ -6,7 +6,7 @@ import click
 from archmodel.cli.options import ProgressBar, emit_json, json_option
 from archmodel.cli.predict import _data_options
 
-PREDICTORS = ["gates", "mlp", "lstm", "gcn", "none"]
+PREDICTORS = ["gates", "mlp", "lstm", "gcn", "wlgp", "none"]
 BASELINES = ["random", "evolution", "local", "bananas"]
 
 
@@ -48,6 +48,8 @@ def search(ctx, data, target, space, arch_column, budget, predictor, algorithm, 
     else:
         algo = "predictor"
         options = {"predictor": predictor, "n_init": n_init, "batch": batch}
+        if predictor == "wlgp":
+            options["acquisition"] = "ei"
     quiet = (ctx.obj or {}).get("quiet", False)
     with ProgressBar(f"search ({algo})", total=budget, enabled=not quiet) as bar:
         res = run_search(oracle, budget, algorithm=algo, seed=seed, log_path=log_path,

@@ -134,6 +134,7 @@ def _initial(log: QueryLog, space: Any, rng: np.random.Generator, n_init: int) -
 def predictor_search(log: QueryLog, space: Any, rng: np.random.Generator, *,
                      predictor: str | Callable[[int], Any] = "gates", n_init: int = 10,
                      batch: int = 10, n_mutants: int = 2000, parents: int = 10,
+                     acquisition: str = "mean",
                      predictor_params: dict[str, Any] | None = None) -> None:
     """Predictor-guided search: fit, score candidates, query the top predictions, repeat.
 
@@ -141,8 +142,11 @@ def predictor_search(log: QueryLog, space: Any, rng: np.random.Generator, *,
     ----------
     predictor : str or callable
         An encoder name of :func:`archmodel.predictors.make_predictor` (``'gates'``, ``'mlp'``,
-        ...), or a factory ``make(seed) -> estimator`` with ``fit(archs, y)`` and
-        ``predict(archs)`` (e.g. the WL-GP).
+        ...), ``'wlgp'`` (:class:`archmodel.explain.WLGaussianProcess`, NAS-BOWL), or a factory
+        ``make(seed) -> estimator`` with ``fit(archs, y)`` and ``predict(archs)``.
+    acquisition : {'mean', 'ei'}
+        Rank candidates by the predicted value, or by expected improvement over the best value
+        so far (models with ``expected_improvement``, i.e. the WL-GP: NAS-BOWL's BO).
     n_init : int
         Random architectures queried before the first fit.
     batch : int
@@ -155,8 +159,16 @@ def predictor_search(log: QueryLog, space: Any, rng: np.random.Generator, *,
     """
     check_range("predictor_search", "n_init", n_init, 2, integer=True)
     check_range("predictor_search", "batch", batch, 1, integer=True)
+    from archmodel.errors import check_choice
+
+    check_choice("predictor_search", "acquisition", acquisition, ("mean", "ei"))
     params = dict(predictor_params or {})
-    if isinstance(predictor, str):
+    if predictor == "wlgp":
+        from archmodel.explain import WLGaussianProcess
+
+        def make(seed: int) -> Any:
+            return WLGaussianProcess(space.name, **params)
+    elif isinstance(predictor, str):
         from archmodel.predictors import make_predictor
 
         name = predictor
@@ -176,7 +188,13 @@ def predictor_search(log: QueryLog, space: Any, rng: np.random.Generator, *,
             break
         model = make(_seed(rng))
         model.fit(archs, np.asarray(values, dtype=float))
-        pred = np.asarray(model.predict(cands), dtype=float)
+        if acquisition == "ei":
+            if not hasattr(model, "expected_improvement"):
+                raise ParameterError(f"acquisition='ei' needs a model with expected_improvement "
+                                     f"(e.g. predictor='wlgp'); got {type(model).__name__}")
+            pred = np.asarray(model.expected_improvement(cands, best=max(values)), dtype=float)
+        else:
+            pred = np.asarray(model.predict(cands), dtype=float)
         order = np.argsort(-pred, kind="stable")
         rnd += 1
         logger.info("round %d: fitted on %d, scored %d candidates", rnd, len(archs), len(cands))
