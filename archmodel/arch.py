@@ -6,6 +6,9 @@ representations (strings, adjacency matrices, graphs, arrays for encoders) are d
 the space, and every constructor validates, so an ``Arch`` that exists is a valid member of its
 space. ``Arch`` is hashable and compares by value.
 
+This module sits below the search spaces: it imports only :mod:`archmodel.space_registry`,
+which finds a space's implementation from its spec when :attr:`Arch.search_space` first asks.
+
 Examples
 --------
 >>> from archmodel.spaces import get_space
@@ -20,6 +23,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from archmodel.space_registry import space_by_name
 
 if TYPE_CHECKING:  # pragma: no cover
     from archmodel.spaces.base import SearchSpace
@@ -45,9 +50,8 @@ class Arch:
 
     @property
     def search_space(self) -> "SearchSpace":
-        from archmodel.spaces import get_space
-
-        return get_space(self.space)
+        """The space this architecture belongs to (from :mod:`archmodel.space_registry`)."""
+        return space_by_name(self.space)
 
     def __str__(self) -> str:
         return self.search_space.format(self)

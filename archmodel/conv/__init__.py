@@ -10,6 +10,11 @@ train     SGD with momentum, weight decay and a cosine schedule; the minibatch t
 
 The kernels live in the ``conv`` family of the backends
 (``archmodel.backends.get_backend(name).conv``).
+
+Imports go one way: ``network`` imports ``layers``; ``nb201`` (a network builder) and ``train``
+import ``network``. This file imports every builder module, so the table
+:data:`archmodel.conv.network.BUILDERS` that :meth:`Network.load` reads is filled before any
+module of the package is used.
 """
 from __future__ import annotations
 

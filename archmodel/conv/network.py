@@ -27,9 +27,12 @@ from archmodel.errors import FormatError, ParameterError
 FORMAT_NAME = "archmodel.network"
 FORMAT_VERSION = 1
 
-#: kind -> function(config dict) -> Network; filled by the builder modules.
+#: kind -> function(config dict) -> Network. Each builder module (e.g. :mod:`archmodel.conv.nb201`)
+#: adds its entry when it is imported, and the package ``archmodel/conv/__init__.py`` imports
+#: every builder module. Python runs that package file before any of its modules, so the table
+#: is full whenever this module is in use, and this module never imports a builder (the builders
+#: sit above it).
 BUILDERS: dict[str, Callable[[dict[str, Any]], "Network"]] = {}
-
 
 
 def single_thread_blas() -> contextlib.AbstractContextManager:
@@ -304,12 +307,11 @@ class Network:
         Raises
         ------
         FormatError
-            Wrong format, unsupported version, unknown kind, or arrays that do not match.
+            Wrong format, unsupported version, unknown kind (one not in :data:`BUILDERS`), or
+            arrays that do not match.
         FileNotFoundError
         """
         from archmodel.io import load_npz
-
-        import archmodel.conv.nb201  # noqa: F401  (registers the 'nb201' builder)
 
         arrays, header = load_npz(path, expected_format=FORMAT_NAME,
                                   supported_versions=(FORMAT_VERSION,))

@@ -2,7 +2,9 @@
 
 A space is defined by a JSON spec (``specs/spaces/<name>.json``) and a *topology* class that
 knows how decisions map to cell graphs. Everything else (sampling, mutation, neighbours,
-canonical keys, one-hot, path encoding, batched encoder arrays) is generic and lives here.
+canonical keys, one-hot, path encoding) is generic and lives here; the batched encoder arrays
+are built in :mod:`archmodel.spaces.arrays` through the ``_encoder_extra_ops``,
+``_edge_rows_per_cell`` and ``_edge_rows_vectorised`` hooks below.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import numpy as np
 from archmodel.arch import Arch
 from archmodel.errors import InvalidArchitectureError, ParameterError, check_choice
 from archmodel.graph import CellGraph, prune, structural_key
+from archmodel.spaces.arrays import GraphBatch, graph_arrays
 
 
 class SearchSpace(ABC):
@@ -72,6 +75,19 @@ class SearchSpace(ABC):
     def _normalise(self, seq: tuple[int, ...]) -> tuple[int, ...]:
         """Put a sequence into the space's canonical decision order (identity by default)."""
         return seq
+
+    # hooks of the encoder arrays (archmodel.spaces.arrays.graph_arrays)
+    #: edge labels the graph encoders embed after :attr:`ops` (two-input cells: ``concat``)
+    _encoder_extra_ops: tuple[str, ...] = ()
+
+    def _edge_rows_per_cell(self) -> int:
+        """Rows per cell of the ``edges`` array of an operation-on-edge space."""
+        raise ParameterError(f"no edge layout for space {self.name!r}")
+
+    def _edge_rows_vectorised(self, archs: Sequence[Arch]) -> np.ndarray | None:
+        """The ``edges`` array (B, C, E, 3) of ``archs`` built in one go, or None (the default)
+        to build it from :meth:`cell_graphs`."""
+        return None
 
     @property
     def size(self) -> int | None:
@@ -342,10 +358,8 @@ class SearchSpace(ABC):
                     A[c, d, s] = 1
         return A
 
-    def to_arrays(self, archs: Sequence[Arch]) -> dict[str, np.ndarray]:
-        """The batched arrays the graph encoders consume (see :mod:`archmodel.encoding`)."""
-        from archmodel.encoding import graph_arrays
-
+    def to_arrays(self, archs: Sequence[Arch]) -> GraphBatch:
+        """The batched arrays the graph encoders consume (see :mod:`archmodel.spaces.arrays`)."""
         return graph_arrays(self, archs)
 
     def info(self) -> dict[str, Any]:

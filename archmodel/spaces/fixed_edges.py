@@ -8,7 +8,7 @@ Sequence: one decision per edge, in the spec's ``edges`` order, each an index in
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -74,6 +74,15 @@ class FixedEdgeSpace(SearchSpace):
     def cell_graphs(self, arch: Arch) -> list[CellGraph]:
         edges = tuple((s, d, self.ops[o]) for (s, d), o in zip(self.edges, arch.seq))
         return [CellGraph(self.n_nodes, (0,), self.n_nodes - 1, ("",) * self.n_nodes, edges)]
+
+    def _edge_rows_vectorised(self, archs: Sequence[Arch]) -> np.ndarray:
+        """``edges`` (B, 1, E, 3): the fixed (src, dst) of every edge, op = the decision."""
+        seqs = self.sequences(archs)
+        edges = np.empty((len(archs), 1, len(self.edges), 3), dtype=np.int64)
+        edges[:, 0, :, 0] = [s for s, _ in self.edges]
+        edges[:, 0, :, 1] = [d for _, d in self.edges]
+        edges[:, 0, :, 2] = seqs
+        return edges
 
     # ------------------------------------------------------------------ strings
     def _parse(self, text: Any, fmt: str | None) -> Arch:

@@ -45,9 +45,15 @@ class TwoInputCellSpace(SearchSpace):
             + "); pairs stored sorted" + (" with distinct inputs" if self.distinct else "")
         )
 
+    _encoder_extra_ops = (CONCAT,)
+
     @property
     def per_cell(self) -> int:
         return 4 * self.n_inter
+
+    def _edge_rows_per_cell(self) -> int:
+        """Two input edges per intermediate node plus at most one concat edge from each."""
+        return 2 * self.n_inter + self.n_inter
 
     def _decision_sizes(self) -> tuple[int, ...]:
         max_in = self.n_inputs + self.n_inter - 1
