@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "zeroshot": "archmodel.cli.zeroshot:zeroshot",
     "search": "archmodel.cli.search:search",
     "explain": "archmodel.cli.explain:explain",
+    "report": "archmodel.cli.report:report",
 }
 
 
