@@ -151,3 +151,24 @@ def test_table_oracle_and_cli_on_real_data(monkeypatch):
     r = CliRunner().invoke(cli, ["search", "--data", "nb201-analog", "--target", "baseline_accuracy",
                                  "--algorithm", "random"])
     assert r.exit_code == 2 and "use it with --predictor none" in r.output
+
+
+def test_archs_outside_a_tables_domain_cost_no_budget():
+    from archmodel.data import Dataset
+
+    rng = np.random.default_rng(7)
+    archs = NB201.sample(60, rng, unique=True)
+    ds = Dataset("toy", "nb201", archs, {"acc": np.array([n_conv3(a) for a in archs])})
+    o = TableOracle(ds, "acc")
+    assert o.domain == archs
+    log = QueryLog(o, 5)
+    outside = next(a for a in NB201.sample(200, rng) if a.seq not in {b.seq for b in archs}
+                   and a.key("structural") not in {b.key("structural") for b in archs})
+    assert log(outside) is None and log.n_queries == 0 and log.seen(outside)
+    for alg in ("random", "evolution", "local", "predictor"):
+        kw = {"predictor": "mlp", "predictor_params": {"epochs": 10}} if alg == "predictor" else {}
+        res = run_search(TableOracle(ds, "acc"), 30, algorithm=alg, seed=0, **kw)
+        assert res.queries == 30 and res.failed == 0
+        # every query is a cell of the table (mutants may spell one differently: same structure)
+        keys = {a.key("structural") for a in archs}
+        assert {NB201.parse(h[0]).key("structural") for h in res.history} <= keys

@@ -33,9 +33,10 @@ def _seed(rng: np.random.Generator) -> int:
 
 
 def _fresh(log: QueryLog, space: Any, rng: np.random.Generator, max_tries: int = 10_000) -> Arch:
-    """A uniformly sampled architecture not queried yet."""
+    """A uniformly sampled architecture not queried yet (from the oracle's domain if it has one)."""
+    domain = log.oracle.domain
     for _ in range(max_tries):
-        a = space.sample(1, rng)[0]
+        a = domain[int(rng.integers(len(domain)))] if domain else space.sample(1, rng)[0]
         if not log.seen(a):
             return a
     raise ParameterError(f"could not sample an unqueried architecture of {space.name} in {max_tries} tries")
@@ -107,8 +108,11 @@ def local_search(log: QueryLog, space: Any, rng: np.random.Generator) -> None:
 def _candidates(log: QueryLog, space: Any, rng: np.random.Generator, n_mutants: int,
                 parents: int) -> list[Arch]:
     """Unqueried candidates: the whole space when it is small, else mutants of the best."""
+    domain = log.oracle.domain
+    if domain is not None and len(domain) <= EXHAUSTIVE_LIMIT:
+        return [a for a in domain if not log.seen(a)]
     size = space.size
-    if size is not None and size <= EXHAUSTIVE_LIMIT:
+    if domain is None and size is not None and size <= EXHAUSTIVE_LIMIT:
         return [a for a in space.enumerate() if not log.seen(a)]
     archs, values = log.evaluated()
     top = [archs[i] for i in np.argsort(values)[::-1][:parents]]

@@ -30,7 +30,7 @@ from archmodel.errors import DataError, ParameterError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Oracle", "TableOracle", "FunctionOracle", "CommandOracle", "OracleError",
+__all__ = ["Oracle", "TableOracle", "FunctionOracle", "CommandOracle", "OracleError", "OutOfDomain",
            "QueryLog", "Query"]
 
 LOG_FORMAT = "archmodel.search-log"
@@ -41,16 +41,27 @@ class OracleError(RuntimeError):
     """An oracle could not give a value for one architecture (the loop records and skips it)."""
 
 
+class OutOfDomain(OracleError):
+    """The architecture is not in the oracle's finite domain (a benchmark table without it).
+
+    Not a query: nothing was evaluated. The log marks the architecture as seen (it is never
+    proposed again) without spending budget on it.
+    """
+
+
 class Oracle:
     """Base class: ``oracle(arch) -> float`` (higher is better) for archs of ``space``.
 
     Subclasses implement :meth:`__call__` and set :attr:`space` (the search space name).
     ``best_possible`` is the best value of the whole space where it is known (tables), else
-    None; it is reported, never used by the search.
+    None; it is reported, never used by the search. ``domain`` lists the architectures a
+    table holds: loops sample and score candidates from it instead of the whole space.
     """
 
     space: str = ""
     best_possible: float | None = None
+    #: the architectures the oracle can answer for, where that is a finite known set (tables)
+    domain: list[Arch] | None = None
 
     def __call__(self, arch: Arch) -> float:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -79,20 +90,23 @@ class TableOracle(Oracle):
         self.target = target
         self.space = dataset.space
         self._index = {a.seq: i for i, a in enumerate(dataset.archs)}
+        self._by_key: dict[str, int] | None = None
         self._values = values
-        self._archs = list(dataset.archs)
+        self.domain = list(dataset.archs)
         finite = values[np.isfinite(values)]
         self.best_possible = float(finite.max()) if finite.size else None
-
-    @property
-    def archs(self) -> list[Arch]:
-        """Every architecture the table holds (the candidates of an exhaustive search)."""
-        return list(self._archs)
 
     def __call__(self, arch: Arch) -> float:
         i = self._index.get(arch.seq)
         if i is None:
-            raise OracleError(f"{self.dataset_name} has no entry for {arch}")
+            # an equivalent spelling of a cell the table holds (built on the first miss)
+            if self._by_key is None:
+                self._by_key = {}
+                for j, a in enumerate(self.domain or []):
+                    self._by_key.setdefault(a.key("structural"), j)
+            i = self._by_key.get(arch.key("structural"))
+        if i is None:
+            raise OutOfDomain(f"{self.dataset_name} has no entry for {arch}")
         return float(self._values[i])
 
     def describe(self) -> dict[str, Any]:
@@ -230,6 +244,7 @@ class QueryLog:
         self.queries: list[Query] = []
         self._by_seq: dict[tuple[int, ...], Query] = {}
         self._replay: dict[tuple[int, ...], dict[str, Any]] = {}
+        self._outside: set[tuple[int, ...]] = set()
         self.oracle_calls = 0
         self.path = Path(path) if path is not None else None
         self._settings = dict(settings or {})
@@ -289,14 +304,16 @@ class QueryLog:
         return self.budget - len(self.queries)
 
     def seen(self, arch: Arch) -> bool:
-        """Whether ``arch`` was already queried (successfully or not)."""
-        return arch.seq in self._by_seq
+        """Whether ``arch`` was already queried (successfully or not), or is outside the domain."""
+        return arch.seq in self._by_seq or arch.seq in self._outside
 
     def __call__(self, arch: Arch) -> float | None:
         """The value of ``arch`` (None when its query failed); raises BudgetExhausted when spent."""
         q = self._by_seq.get(arch.seq)
         if q is not None:
             return q.value
+        if arch.seq in self._outside:
+            return None
         if self.remaining <= 0:
             raise BudgetExhausted
         rec = self._replay.get(arch.seq)
@@ -310,20 +327,27 @@ class QueryLog:
                 value = float(self.oracle(arch))
                 if not math.isfinite(value):
                     error, value = f"oracle returned {value}", None
+            except OutOfDomain as exc:
+                logger.debug("not in the oracle's domain (no query spent): %s", exc)
+                self._outside.add(arch.seq)
+                return None
             except Exception as exc:  # noqa: BLE001 - any oracle failure is recorded and skipped
                 error, value = f"{type(exc).__name__}: {exc}", None
             self.oracle_calls += 1
             q = Query(len(self.queries), arch, value, error, time.perf_counter() - t0)
             if error is not None:
                 logger.warning("query %d failed (%s): %s", q.index, self.space.format(arch), error)
-            if self.path is not None:
-                self._append({"i": q.index, "seq": list(arch.seq), "arch": self.space.format(arch),
-                              "value": q.value, "error": q.error, "seconds": round(q.seconds, 6)})
+            self._write(q)
         self.queries.append(q)
         self._by_seq[arch.seq] = q
         if self._progress is not None:
             self._progress(q)
         return q.value
+
+    def _write(self, q: Query) -> None:
+        if self.path is not None:
+            self._append({"i": q.index, "seq": list(q.arch.seq), "arch": self.space.format(q.arch),
+                          "value": q.value, "error": q.error, "seconds": round(q.seconds, 6)})
 
     def evaluated(self) -> tuple[list[Arch], list[float]]:
         """The successfully evaluated architectures and their values, in query order."""
