@@ -10,8 +10,14 @@ prints one table:
   ``baseline_accuracy`` (CIFAR-10 test accuracy of the same cells), and their difference.
 
 Acceptance (issue 4): synflow ``rho(file) >= 0.9``; every other proxy
-``|rho(ours, acc) - rho(file, acc)| <= 0.1``. Scores are cached in a resumable CSV
-(``--cache``), so an interrupted run continues where it stopped.
+``|rho(ours, acc) - rho(file, acc)| <= 0.1``. Scores are cached in a resumable CSV, so an
+interrupted run continues where it stopped. The cache is keyed by everything that changes its
+rows beyond the settings :func:`archmodel.zeroshot.score_file` records itself (network size,
+batch, data, seed, proxies): the backend, archmodel's version, a hash of archmodel's source
+(so rows made by older code are never reused, even within one version) and the versions of
+NumPy, SciPy and Numba. ``--cache out.csv`` reads and writes ``out.<key>.csv`` (and
+``out.<key>.grasp.csv``), ``<key>`` being 12 hex digits of a hash of those; the key's fields are
+written beside it (``out.<key>.key.json``) and printed in the table's header.
 
 Usage::
 
@@ -22,11 +28,46 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+
+def cache_key(backend: str) -> dict[str, str]:
+    """What, besides score_file's own settings, decides the cached rows."""
+    from importlib import metadata
+
+    import archmodel
+    import archmodel.backends
+    from archmodel.backends import get_backend
+
+    h = hashlib.sha256()
+    for root in sorted({Path(archmodel.__file__).parent, Path(archmodel.backends.__file__).parent}):
+        for p in sorted(root.rglob("*")):
+            if p.suffix in (".py", ".json") and p.is_file() and "__pycache__" not in p.parts:
+                h.update(p.relative_to(root.parent).as_posix().encode() + b"\0" + p.read_bytes() + b"\0")
+
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return {"backend": get_backend(backend).name, "archmodel": archmodel.__version__,
+            "archmodel_source_sha256": h.hexdigest(), "numpy": np.__version__,
+            "scipy": version("scipy"), "numba": version("numba")}
+
+
+def keyed_path(cache: str, key: dict[str, str]) -> tuple[str, str]:
+    """``(out.<k>.csv, k)`` for ``--cache out.csv``; ``k`` is 12 hex digits of the key's hash."""
+    k = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    root, ext = os.path.splitext(cache)
+    return f"{root}.{k}{ext or '.csv'}", k
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", default="numba")
     ap.add_argument("--grasp-dtype", default=None, choices=[None, "float32", "float64"])
     ap.add_argument("--limit", type=int, default=None, help="only the first LIMIT cells")
-    ap.add_argument("--cache", default="zeroshot_bench_scores.csv")
+    ap.add_argument("--cache", default="zeroshot_bench_scores.csv",
+                    help="OUT.csv: rows are cached in OUT.<key>.csv, key = backend, archmodel version "
+                         "and source hash, NumPy/SciPy/Numba versions")
     args = ap.parse_args(argv)
 
     from scipy.stats import spearmanr
@@ -72,8 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     common = dict(C=args.channels, N=args.cells_per_stage, input_size=args.input_size,
                   batch=args.batch, data=args.data, seed=args.seed, backend=args.backend,
                   progress=progress)
-    rows_a = score_file(archs, args.cache, proxies=others, **common)
-    root, ext = os.path.splitext(args.cache)
+    key = cache_key(args.backend)
+    cache, key_hex = keyed_path(args.cache, key)
+    root, ext = os.path.splitext(cache)
+    Path(f"{root}.key.json").write_text(json.dumps(key, indent=1, sort_keys=True) + "\n")
+    rows_a = score_file(archs, cache, proxies=others, **common)
     rows_b = score_file(archs, f"{root}.grasp{ext or '.csv'}", proxies=["grasp"],
                         grasp_dtype=args.grasp_dtype, **common)
     rows = [{**a, **b} for a, b in zip(rows_a, rows_b)]
@@ -90,6 +136,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"# archmodel zero-cost proxies vs NASLib zc_nasbench201 (CIFAR-10), {len(archs)} cells")
     print(f"# hardware: {hardware_summary()}")
+    print(f"# cache {cache} (key {key_hex}: {', '.join(f'{k} {v}' for k, v in key.items())})")
     print(f"# network: NB201 C={args.channels}, N={args.cells_per_stage}, input "
           f"3x{args.input_size}x{args.input_size}, float32 (synflow float64, BN bypassed; grasp {args.grasp_dtype or 'float32'}); batch "
           f"{args.batch} of {args.data} (digits: sklearn 8x8 upsampled bilinear, grey repeated "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 
 import numpy as np
 import pytest
@@ -20,6 +19,8 @@ from archmodel.conv import (
     train,
 )
 from archmodel.errors import ParameterError, TrainingDivergedError
+
+from conftest import require_module
 
 OPS = ["nor_conv_3x3", "skip_connect", "nor_conv_1x1", "avg_pool_3x3", "nor_conv_3x3", "skip_connect"]
 
@@ -156,12 +157,7 @@ def test_augmentations(rng):
 def test_digits_sanity_training(backend):
     """Stand-alone: a C=8, N=1 NB201 network trained 3 epochs on the digits reaches far above
     chance (10 %) on the held-out test split."""
-    try:
-        import sklearn  # noqa: F401
-    except ImportError:  # the 'data' extra; CI installs it, so there a missing one fails
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("scikit-learn (extra 'data') is not installed")
-        pytest.skip("scikit-learn (extra 'data') is not installed")
+    require_module("sklearn", "data")  # skips without scikit-learn, fails under CI
     from archmodel.datasets.images import load_digits
 
     data = load_digits()

@@ -12,8 +12,10 @@ import json
 import numpy as np
 import pytest
 
-onnx = pytest.importorskip("onnx", reason="onnx is not installed (extra 'onnx')")
-ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (extra 'onnx')")
+from conftest import require_module
+
+onnx = require_module("onnx", "onnx")
+ort = require_module("onnxruntime", "onnx")
 
 from archmodel.errors import ParameterError  # noqa: E402
 from archmodel.spaces import get_space, list_spaces  # noqa: E402

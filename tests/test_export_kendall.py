@@ -1,25 +1,38 @@
 """Kendall's tau between onnxruntime and NumPy scores of exported GATES models on all 15,625
-NAS-Bench-201 cells: 1.0 up to ties and float32 rounding, i.e. no pair whose reference scores
-differ by more than twice the largest measured |onnx - numpy| is ordered the other way, for a
-freshly initialised (paper-sized) model and for one trained on real NB201 accuracies.
+NAS-Bench-201 cells, for a freshly initialised (paper-sized) model and for one trained on real
+NB201 accuracies.
+
+Two float32 implementations (OpenBLAS in NumPy, MLAS in onnxruntime; AVX2 or AVX-512, FMA or
+not) round differently, so nothing here compares their floats for equality or a tau with a
+tolerance measured on one machine. What the arithmetic guarantees, and what is asserted:
+
+* every score is within ``score_error_bound`` (``SCORE_ULPS`` float32 unit roundoffs of the
+  score scale, see tests/conftest.py) of the reference: the one assertion a wrong graph fails;
+* with ``e`` the largest measured ``|onnx - numpy|``, a pair whose reference scores differ by
+  more than ``2 e`` cannot be ordered the other way, so every discordant pair is one of the
+  ``m`` pairs within ``2 e``, and a Kendall's tau moves by at most ``tau_shift_bound`` (about
+  ``2 m / n_pairs``) -- against the reference itself (tau = 1) or against the real accuracies.
 
 A fresh model's scores crowd together (with the default residual='inputs', 15,625 cells get
-7,944 distinct reference scores between 0.03097 and 0.03110), so many pairs differ by less than
-the float32 discrepancy and tau itself is below 1 (0.99987 with the table graph); the
-assertion is about the pairs that float32 rounding cannot explain.
+7,944 distinct reference scores between 0.03097 and 0.03110), so many pairs are closer than the
+float32 discrepancy and tau itself is below 1.
 
 Exported with ``compute_dtype='float64'`` (double arithmetic inside the graph, the float32
-score rounded once), the scores equal the NumPy reference computed in float64 from the same
-float32 weights (``predictor.astype('float64')``) rounded to float32, cell for cell, so tau is
-exactly 1.0 (ties included: both sides tie the same cells).
+score rounded once), each score is the float64 NumPy reference computed from the same float32
+weights (``predictor.astype('float64')``) rounded to float32, except next to a float32 rounding
+boundary, where the two double computations may round to adjacent float32 values
+(``assert_correctly_rounded``).
 """
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-pytest.importorskip("onnx", reason="onnx is not installed (extra 'onnx')")
-pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (extra 'onnx')")
+from conftest import (assert_correctly_rounded, pairs_within, require_module, score_error_bound,
+                      tau_shift_bound)
+
+require_module("onnx", "onnx")
+require_module("onnxruntime", "onnx")
 
 from archmodel.metrics import kendall_tau  # noqa: E402
 from archmodel.spaces import get_space  # noqa: E402
@@ -59,28 +72,35 @@ def near_tie_pairs(ref: np.ndarray, gap: float) -> int:
 
 
 def _check_rank_agreement(ref: np.ndarray, got: np.ndarray) -> dict:
+    """The float32 ONNX scores ``got`` against the float32 NumPy reference ``ref``."""
+    ref = np.asarray(ref, np.float64)
     err = float(np.abs(got.astype(np.float64) - ref).max())
+    bound = score_error_bound(ref)
     tau = kendall_tau(ref, got)
     n_disc = discordant_pairs(ref, got)
     report = {"tau": tau, "discordant_pairs": n_disc, "max_abs_error": err,
+              "max_rel_error": err / float(np.abs(ref).max()), "error_bound": bound,
+              "pairs_within_2err": pairs_within(ref, 2 * err),
               "near_tie_pairs_2err": near_tie_pairs(ref, 2 * err),
-              "reversed_beyond_2err": reversed_pairs_beyond(ref, got, 2 * err)}
+              "reversed_beyond_2err": reversed_pairs_beyond(ref, got, 2 * err * (1 + 1e-12)),
+              "tau_bound": tau_shift_bound(ref, ref, err)}
     print(report)
-    # no pair separated in the reference by more than twice the largest float32 discrepancy
-    # is reversed: tau is 1 up to exact ties and float32 rounding (every discordant pair is
-    # one of the near-tie pairs)
+    # the scores: within SCORE_ULPS float32 roundoffs of the score scale
+    assert err <= bound
+    # what that implies for the order: no pair separated in the reference by more than twice
+    # the largest discrepancy is reversed, every discordant pair is a near tie, and tau is 1
+    # up to those pairs
     assert report["reversed_beyond_2err"] == 0
     assert n_disc <= report["near_tie_pairs_2err"]
-    assert tau > 1 - 1e-3
+    assert tau >= 1 - report["tau_bound"]
     return report
 
 
 @pytest.mark.parametrize("variant", ["tables", "dense"])
 def test_kendall_tau_on_all_nb201_cells_fresh_model(tmp_path, variant):
     """Both GATES graphs (the fixed-edge table graph, NB201's default, and the dense one).
-    Measured (onnxruntime 1.32, this machine): residual='inputs' (the default) 6,166 discordant
-    pairs with the table graph, 25,762 with the dense one (tau 0.99987 / 0.99955); all of
-    them between scores closer than twice the largest |onnx - numpy| (1.9e-8)."""
+    Measured 2026-12-02 on an AMD EPYC (AVX2, no AVX-512), onnxruntime 1.32, OpenBLAS 0.3.31:
+    see the printed report (tau, discordant pairs, max |onnx - numpy|, the derived tau bound)."""
     from archmodel.export import load_onnx_predictor, to_onnx
     from archmodel.predictors.gates import GATESPredictor
 
@@ -97,7 +117,8 @@ def test_kendall_tau_on_all_nb201_cells_fresh_model(tmp_path, variant):
 
 
 def test_trained_model_parity_and_kendall_on_all_nb201_cells(tmp_path):
-    """A model trained (ranking loss) on real NB201 CIFAR-10 accuracies."""
+    """A model trained (ranking loss) on real NB201 CIFAR-10 accuracies: the exported model
+    ranks the real data as the original does, up to what its float32 rounding can change."""
     from conftest import require_data
 
     from archmodel.data import load_dataset
@@ -116,19 +137,21 @@ def test_trained_model_parity_and_kendall_on_all_nb201_cells(tmp_path):
     batch = p.encode(archs)
     ref = p.predict_arrays(batch)
     got = o.predict_arrays(batch)
-    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5 * float(np.abs(ref).max()))
-    _check_rank_agreement(ref.astype(np.float64), got)
-    print(f"trained: max |onnx - numpy| / max |numpy| = "
-          f"{np.abs(got.astype(np.float64) - ref).max() / np.abs(ref).max():.3g}; tau vs valid "
-          f"accuracy: numpy {kendall_tau(y, ref):.6f}, onnx {kendall_tau(y, got):.6f}")
-    # the exported model ranks the real data as the original does
-    assert kendall_tau(y, got) == pytest.approx(kendall_tau(y, ref), abs=1e-4)
-    assert kendall_tau(y, got) > 0.3
+    report = _check_rank_agreement(ref.astype(np.float64), got)
+    tau_ref, tau_got = kendall_tau(y, ref), kendall_tau(y, got)
+    shift = tau_shift_bound(ref, y, report["max_abs_error"])
+    print(f"trained: max |onnx - numpy| / max |numpy| = {report['max_rel_error']:.3g}; tau vs valid "
+          f"accuracy: numpy {tau_ref:.6f}, onnx {tau_got:.6f}, |difference| {abs(tau_got - tau_ref):.3g} "
+          f"<= bound {shift:.3g} ({report['pairs_within_2err']} pairs within 2 max |onnx - numpy|)")
+    # the exported model ranks the real data as the original does, up to the pairs that its
+    # float32 rounding can reorder
+    assert abs(tau_got - tau_ref) <= shift
+    assert tau_got > 0.3 and tau_ref > 0.3
 
 
 def _exact_rank_check(p, tmp_path, name: str, converter_options=None) -> dict:
     """Export ``p`` with compute_dtype='float64'; compare with its float64 NumPy reference
-    (float32 weights, double arithmetic) rounded to float32 on all 15,625 NB201 cells."""
+    (float32 weights, double arithmetic) on all 15,625 NB201 cells."""
     from archmodel.export import load_onnx_predictor, to_onnx
 
     sp = get_space("nb201")
@@ -137,22 +160,25 @@ def _exact_rank_check(p, tmp_path, name: str, converter_options=None) -> dict:
     o = load_onnx_predictor(path, intra_op_num_threads=1)
     archs = list(sp.enumerate())
     batch = p.encode(archs)
-    ref = p.astype("float32").astype("float64").predict_arrays(batch).astype(np.float32)
+    ref64 = p.astype("float32").astype("float64").predict_arrays(batch)
+    ref = ref64.astype(np.float32)
     got = o.predict_arrays(batch)
     assert got.dtype == np.float32 and got.shape == (15_625,)
+    n_rounded_apart = assert_correctly_rounded(got, ref64)
+    err = float(np.abs(got.astype(np.float64) - ref).max())
     tau = kendall_tau(ref, got)
-    report = {"tau": tau, "n_equal": int((got == ref).sum()), "n_distinct": int(len(np.unique(ref))),
-              "max_abs_diff": float(np.abs(got.astype(np.float64) - ref).max())}
+    report = {"tau": tau, "n_equal": int((got == ref).sum()), "n_rounded_apart": n_rounded_apart,
+              "n_distinct": int(len(np.unique(ref))), "max_abs_diff": err,
+              "tau_bound": tau_shift_bound(ref, ref, err)}
     print(f"{name}: {report}")
-    assert tau == 1.0
-    assert report["n_equal"] == 15_625  # each score is the correctly rounded float64 reference
+    # only cells whose scores differ by one float32 step can be ordered differently
+    assert tau >= 1 - report["tau_bound"]
     return report
 
 
 @pytest.mark.parametrize("variant", ["tables", "dense"])
 def test_float64_compute_export_ranks_exactly_like_the_reference_fresh_model(tmp_path, variant):
-    """A fresh model, whose 15,625 scores crowd into 1.3e-4: measured tau 1.0, all 15,625
-    float32 scores identical to the reference (both graphs)."""
+    """A fresh model, whose 15,625 scores crowd into 1.3e-4 (both graphs)."""
     from archmodel.predictors.gates import GATESPredictor
 
     p = GATESPredictor(backend="numpy")

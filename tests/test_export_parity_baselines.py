@@ -16,8 +16,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-onnx = pytest.importorskip("onnx", reason="onnx is not installed (extra 'onnx')")
-ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (extra 'onnx')")
+from conftest import require_module
+
+onnx = require_module("onnx", "onnx")
+ort = require_module("onnxruntime", "onnx")
 
 from archmodel.spaces import get_space  # noqa: E402
 

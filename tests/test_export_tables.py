@@ -11,8 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-onnx = pytest.importorskip("onnx", reason="onnx is not installed (extra 'onnx')")
-ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (extra 'onnx')")
+from conftest import assert_correctly_rounded, require_module, score_error_bound
+
+onnx = require_module("onnx", "onnx")
+ort = require_module("onnxruntime", "onnx")
 
 from archmodel.errors import ParameterError  # noqa: E402
 from archmodel.spaces import get_space, list_spaces  # noqa: E402
@@ -34,11 +36,14 @@ def rel_err(ref, got) -> float:
     return float(np.abs(np.asarray(got, np.float64) - ref).max() / np.abs(ref).max())
 
 
-def run(model, batch):
+def session(model):
     so = ort.SessionOptions()
     so.intra_op_num_threads = 1
-    return ort.InferenceSession(model.SerializeToString(), so,
-                                providers=["CPUExecutionProvider"]).run(["score"], batch)[0]
+    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+
+def run(model, batch):
+    return session(model).run(["score"], batch)[0]
 
 
 def variant_of(model) -> str:
@@ -209,20 +214,26 @@ def test_canonical_cells_are_equivalent_cells(readout, n_canonical):
 
 @pytest.mark.parametrize("readout", ["output", "mean"])
 @pytest.mark.parametrize("residual", ["inputs", "all"])
-def test_dedupe_changes_no_score(readout, residual):
-    """Scoring each canonical cell once gives bit-for-bit the scores of the graph without it,
-    on every NB201 cell, in batches of any size."""
+def test_every_cell_scores_like_the_reference_in_batches_of_any_size(readout, residual):
+    """The default graph, one session run repeatedly on all 15,625 NB201 cells and on
+    batches of other sizes: every score within the float32 bound of the NumPy reference
+    (whatever the graph does inside, e.g. scoring equivalent cells once)."""
     from archmodel.export import to_onnx
 
     p = fresh_gates("nb201", seed=2, readout=readout, residual=residual)
     sp = get_space("nb201")
     batch = p.encode(list(sp.enumerate()))
-    plain = run(to_onnx(p, None, converter_options={"dedupe": False}), batch)
-    deduped = to_onnx(p, None)
-    np.testing.assert_array_equal(run(deduped, batch), plain)
-    small = {"edges": batch["edges"][::97]}
-    np.testing.assert_array_equal(run(deduped, small), plain[::97])
-    assert rel_err(p.predict_arrays(batch), plain) < 1e-5
+    ref = p.predict_arrays(batch).astype(np.float64)
+    bound = score_error_bound(ref)
+    sess = session(to_onnx(p, None))
+    worst = {}
+    for part in (slice(None), slice(None, None, 97), slice(5, 6), slice(1000, 1050), slice(None, None, 3),
+                 slice(None)):
+        got = sess.run(["score"], {"edges": batch["edges"][part]})[0]
+        assert got.shape == ref[part].shape
+        worst[len(got)] = float(np.abs(got - ref[part]).max())
+    print(f"{readout}/{residual}: max |onnx - numpy| by batch size {worst}, bound {bound:.3g}")
+    assert max(worst.values()) <= bound
 
 
 def test_symmetric_nodes_of_nb201():
@@ -236,20 +247,26 @@ def test_symmetric_nodes_of_nb201():
 
 
 @pytest.mark.parametrize("residual", ["inputs", "all"])
-def test_float64_dedupe_with_symmetric_nodes_changes_no_score(residual):
-    """In double arithmetic the symmetric merge too leaves every float32 score of all 15,625
-    NB201 cells bit-for-bit equal to the graph without deduplication."""
+def test_float64_graph_is_the_correctly_rounded_reference_on_every_cell(residual):
+    """In double arithmetic every float32 score of all 15,625 NB201 cells is the float64 NumPy
+    reference rounded to float32 (up to double rounding next to a float32 boundary), so two
+    cells that differ only by exchanging the symmetric nodes 1 and 2 score the same up to
+    that rounding."""
     from archmodel.export import to_onnx
 
     p = fresh_gates("nb201", seed=4, residual=residual)
     sp = get_space("nb201")
     archs = list(sp.enumerate())
     batch = p.encode(archs)
-    plain = run(to_onnx(p, None, compute_dtype="float64", converter_options={"dedupe": False}), batch)
-    merged = run(to_onnx(p, None, compute_dtype="float64"), batch)
-    np.testing.assert_array_equal(merged, plain)
-    # an exchanged pair: same score, bit for bit
+    ref64 = np.asarray(p.astype("float64").predict_arrays(batch), np.float64)
+    got = run(to_onnx(p, None, compute_dtype="float64"), batch)
+    n_apart = assert_correctly_rounded(got, ref64)
+    print(f"{residual}: {n_apart} of {len(got)} scores one float32 step from the rounded reference")
+    # an exchanged pair: the same exact score, so the same double score up to rounding and
+    # float32 scores at most one step apart
     seqs = [a.seq for a in archs]
     i = seqs.index(sp.parse("|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|avg_pool_3x3~1|nor_conv_1x1~2|").seq)
     j = seqs.index(sp.parse("|skip_connect~0|+|nor_conv_3x3~0|none~1|+|none~0|nor_conv_1x1~1|avg_pool_3x3~2|").seq)
-    assert i != j and merged[i] == merged[j]
+    assert i != j
+    assert abs(ref64[i] - ref64[j]) <= 2.0 ** -30 * float(np.abs(ref64).max())
+    assert abs(float(got[i]) - float(got[j])) <= float(np.spacing(np.abs(got[[i, j]])).max())

@@ -323,17 +323,29 @@ def _nb201_task(n=96):
     return {"edges": nb201_edges(ops)}, y.astype(np.float64)
 
 
-def _train(backend, dtype, seed, epochs=3, n_jobs=None):
+def _train(backend, dtype, seed, epochs=3, n_jobs=1):
     batch, y = _nb201_task()
-    model = _model("edge", 1, chunk_size=16, n_jobs=n_jobs)  # n_jobs=None: all CPUs
+    model = _model("edge", 1, chunk_size=16, n_jobs=n_jobs)  # batches of 32: 2 chunks each
     params = model.init_params(np.random.default_rng(0), dtype)
     hist = fit_scores(model, params, batch, y, _hinge, Adam(3e-3, weight_decay=1e-4, backend=backend),
                       epochs=epochs, batch_size=32, rng=seed, backend=backend)
     return model, params, hist, batch, y
 
 
-def test_training_reproducible_and_learns(backend):
-    model, p1, h1, batch, y = _train(backend, np.float32, 11, epochs=25)
+def test_training_reproducible_and_learns(backend, monkeypatch):
+    """Two threads (forced, even on a one-CPU runner) train bit for bit like one."""
+    import archmodel.models.gates as gates_mod
+
+    seen = []
+    threaded = gates_mod.map_chunks
+
+    def spy(fn, n_chunks, n_jobs):
+        seen.append((n_chunks, n_jobs))
+        return threaded(fn, n_chunks, n_jobs)
+
+    monkeypatch.setattr(gates_mod, "map_chunks", spy)
+    model, p1, h1, batch, y = _train(backend, np.float32, 11, epochs=25, n_jobs=2)
+    assert (2, 2) in seen  # the chunks of a batch did go to two threads
     _, p2, h2, _, _ = _train(backend, np.float32, 11, epochs=25, n_jobs=1)
     for k in p1:
         np.testing.assert_array_equal(p1[k], p2[k])
@@ -347,8 +359,7 @@ def test_training_reproducible_and_learns(backend):
     assert h1[-1] < h1[0]
 
 
-def test_backend_parity_float64():
-    pytest.importorskip("numba")
+def test_backend_parity_float64(numba_module):
     res = {}
     for name in ("numpy", "numba"):
         be = get_backend(name)

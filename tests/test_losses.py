@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-from archmodel.backends import available_backends, get_backend
+from archmodel.backends import get_backend
 from archmodel.errors import DataError, ParameterError
 from archmodel.losses import (ENUMERATE_LIMIT, LOSSES, ListMLELoss, MSELoss, PairwiseHingeLoss,
                               PairwiseLogisticLoss, get_loss, listmle_loss, mse_loss,
@@ -154,8 +154,7 @@ def test_loss_objects_grad_with_sampling(backend, rng):
 # --------------------------------------------------------------------------------------------
 # NumPy / Numba parity and numerical stability
 # --------------------------------------------------------------------------------------------
-@pytest.mark.skipif("numba" not in available_backends(), reason="numba not installed")
-def test_numpy_numba_parity(rng):
+def test_numpy_numba_parity(rng, numba_module):
     npb, nbb = get_backend("numpy").losses, get_backend("numba").losses
     for scale in (1.0, 30.0, 1e3):
         s = rng.standard_normal(200) * scale

@@ -3,12 +3,11 @@ benchmark's accuracies, cell semantics, end-to-end gradients, backend parity, pe
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pytest
 
-from archmodel.backends import available_backends, get_backend
+from archmodel.backends import get_backend
 from archmodel.conv import (
     NB201_EDGES,
     NB201_OPS,
@@ -184,11 +183,7 @@ def test_network_gradients_match_finite_differences(backend, rng):
     assert min(res.n_probed) > 0
 
 
-def test_backend_parity_whole_network(rng):
-    if "numba" not in available_backends():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("numba is not installed")
-        pytest.skip("numba is not installed")
+def test_backend_parity_whole_network(rng, numba_module):
     x = rng.standard_normal((4, 3, 8, 8))
     y = np.array([0, 1, 2, 1])
     out = {}

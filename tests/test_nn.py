@@ -228,8 +228,7 @@ def test_optimizer_errors():
         opt.step({"w": np.zeros(3)}, {"z": np.zeros(3)})
 
 
-def test_backend_parity_nn():
-    pytest.importorskip("numba")
+def test_backend_parity_nn(numba_module):
     be_np, be_nb = get_backend("numpy"), get_backend("numba")
     rng = np.random.default_rng(7)
     mlp = MLP(6, [9, 9], 1, dropout=0.2, name="h")

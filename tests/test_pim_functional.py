@@ -161,7 +161,7 @@ def test_noise_draws_and_rng_paths_agree(rng):
 
 @pytest.fixture(scope="module")
 def digits_model():
-    datasets = pytest.importorskip("sklearn.datasets", reason="scikit-learn provides the digits data")
+    datasets = __import__("conftest").require_module("sklearn.datasets", "data")  # the digits data
     d = datasets.load_digits()
     x, y = d.data / 16.0, d.target
     idx = np.random.default_rng(0).permutation(len(y))

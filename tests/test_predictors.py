@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from scipy.stats import kendalltau
 
 from archmodel.errors import (DataError, FormatError, InvalidArchitectureError, NotFittedError,
                               ParameterError, TrainingDivergedError)
@@ -31,7 +32,11 @@ def test_fit_predict_every_space(space):
     s = p.predict(archs)
     assert s.shape == (len(archs),) and s.dtype == np.float32 and np.isfinite(s).all()
     assert len(p.history_) == 3 and p.n_train_ == len(archs)
-    assert -1 <= p.score(archs, y) <= 1
+    # score() is Kendall's tau-b of the predictions (checked with SciPy's implementation),
+    # and reversing the target reverses it
+    tau = p.score(archs, y)
+    assert tau == pytest.approx(kendalltau(s, y).statistic, abs=1e-12)
+    assert p.score(archs, -y) == pytest.approx(-tau, abs=1e-12)
 
 
 def test_same_seed_is_bit_for_bit_reproducible():
