@@ -188,13 +188,26 @@ class GraphBuilder:
         return self.const(array, self.compute_dtype, hint)
 
     def op(self, op_type: str, inputs: Sequence[str], *, name: str | None = None,
-           n_outputs: int = 1, **attrs: Any) -> str | list[str]:
-        """Append a node of the default domain; return its output name(s)."""
+           n_outputs: int = 1, omit: Sequence[int] = (), **attrs: Any) -> str | list[str | None]:
+        """Append a node of the default domain; return its output name(s).
+
+        ``omit`` lists positions of *optional* outputs the graph does not use: they are left
+        out of the node (empty names) and returned as None. Every output a node produces must
+        be consumed (:meth:`make_graph` checks it): onnxruntime before 1.19 could give the
+        buffer of a produced-but-unused output to another live tensor when memory patterns
+        are on (its default), and return wrong scores from the second run of a session on.
+        """
         from onnx import helper
 
-        outs = [self.fresh(name or op_type.lower()) if (name is None or i > 0) else self._claim(name)
-                for i in range(n_outputs)]
-        self.nodes.append(helper.make_node(op_type, list(inputs), outs,
+        outs: list[str | None] = []
+        for i in range(n_outputs):
+            if i in omit:
+                outs.append(None)
+            elif name is None or i > 0:
+                outs.append(self.fresh(name or op_type.lower()))
+            else:
+                outs.append(self._claim(name))
+        self.nodes.append(helper.make_node(op_type, list(inputs), [o or "" for o in outs],
                                            name=f"n{len(self.nodes)}_{op_type}", **attrs))
         return outs[0] if n_outputs == 1 else outs
 
@@ -252,10 +265,37 @@ class GraphBuilder:
 
     # ------------------------------------------------------------------ assembly
     def make_graph(self, doc: str = ""):
-        """The ``onnx.GraphProto``."""
+        """The ``onnx.GraphProto``, without dead code.
+
+        Nodes none of whose outputs reach the graph output (e.g. tables a converter builds
+        uniformly but the readout never reads) are dropped, and so are initializers nothing
+        uses any more. A node left with an output that nothing consumes is a converter bug
+        (:class:`ParameterError`; leave optional outputs out with ``op(..., omit=...)``): such
+        outputs made onnxruntime 1.15-1.18 reuse a live buffer (see :meth:`op`).
+        """
         from onnx import helper
 
         if len(self.outputs) != 1:
             raise ParameterError(f"a predictor graph must have exactly one output; got {len(self.outputs)}")
-        return helper.make_graph(self.nodes, self.name, self.inputs, self.outputs,
-                                 initializer=self.initializers, doc_string=doc)
+        nodes = _live_nodes(self.nodes, {o.name for o in self.outputs})
+        used = {i for n in nodes for i in n.input if i} | {o.name for o in self.outputs}
+        dangling = [(n.name, o) for n in nodes for o in n.output if o and o not in used]
+        if dangling:
+            raise ParameterError(
+                f"graph {self.name!r}: node outputs {dangling} are produced but never used; leave "
+                "optional outputs out (GraphBuilder.op(..., omit=...)): onnxruntime before 1.19 "
+                "may hand their buffers to live tensors and compute wrong results")
+        inits = [t for t in self.initializers if t.name in used]
+        return helper.make_graph(nodes, self.name, self.inputs, self.outputs,
+                                 initializer=inits, doc_string=doc)
+
+
+def _live_nodes(nodes: Sequence[Any], outputs: set[str]) -> list[Any]:
+    """The nodes (in order) at least one of whose outputs the graph ``outputs`` depend on."""
+    needed = set(outputs)
+    keep = []
+    for n in reversed(list(nodes)):
+        if any(o in needed for o in n.output if o):
+            keep.append(n)
+            needed.update(i for i in n.input if i)
+    return keep[::-1]

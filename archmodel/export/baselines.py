@@ -110,7 +110,15 @@ def convert_lstm(predictor: Any, g: GraphBuilder) -> None:
         else:
             hw = g.op("MatMul", [h, w_hh], name=f"lstm.hw{t}")
             z = g.op("Add", [g.op("Add", [x_t, hw], name=f"lstm.xh{t}"), bias], name=f"lstm.z{t}")
-        zi, zf, zg, zo = g.op("Split", [z, split], axis=1, n_outputs=4, name=f"lstm.gates{t}")
+        if c is None:  # t = 0: the forget gate multiplies c_{-1} = 0; slice only i, g, o (a
+            # Split would leave its forget output unused, which onnxruntime before 1.19 could
+            # mishandle: see GraphBuilder.op)
+            zi, zg, zo = (g.op("Slice", [z, g.const([j * hd], "int64", f"lstm.start{j}"),
+                                         g.const([(j + 1) * hd], "int64", f"lstm.end{j}"),
+                                         g.const([1], "int64", "axis1")], name=f"lstm.{nm}{t}_pre")
+                          for j, nm in ((0, "i"), (2, "g"), (3, "o")))
+        else:
+            zi, zf, zg, zo = g.op("Split", [z, split], axis=1, n_outputs=4, name=f"lstm.gates{t}")
         i = g.op("Sigmoid", [zi], name=f"lstm.i{t}")
         gg = g.op("Tanh", [zg], name=f"lstm.g{t}")
         o = g.op("Sigmoid", [zo], name=f"lstm.o{t}")

@@ -445,8 +445,15 @@ def _convert_tables(predictor: Any, g: GraphBuilder, plan: FixedEdgePlan, *, ded
         radix_all = g.const(k ** np.arange(e_count, dtype=np.int64), "int64", f"radix{e_count}")
         key = g.op("ReduceSum", [g.op("Mul", [canon, radix_all], name="canon.key_terms"),
                                  g.const([1], "int64", "axis1")], keepdims=0, name="canon.key")  # [B]
-        _, first, inverse, _ = g.op("Unique", [key], sorted=1, n_outputs=4, name="canon.unique")
-        ops = g.op("Gather", [canon, first], axis=0, name="canon.distinct_ops")        # [U, E]
+        # the distinct keys and, per cell, the index of its key; the distinct cells' operations
+        # are decoded from the keys (digit e of key = op of edge e). Unique's optional outputs
+        # 'indices' and 'counts' are left out: an output nothing consumes made onnxruntime
+        # 1.15-1.18 hand its buffer to a live tensor (wrong scores from the second run of a
+        # session on; see GraphBuilder.op)
+        uniq, _, inverse, _ = g.op("Unique", [key], sorted=1, n_outputs=4, omit=(1, 3), name="canon.unique")
+        ops = g.op("Mod", [g.op("Div", [g.op("Unsqueeze", [uniq, g.const([1], "int64", "axis1")],
+                                             name="canon.distinct_keys"), radix_all], name="canon.shifted"),
+                           g.const(np.array(k, np.int64), "int64", "n_ops")], name="canon.distinct_ops")  # [U, E]
     codes: dict[tuple[int, ...], str] = {}
 
     def cell_code(lst: tuple[int, ...]) -> str:
