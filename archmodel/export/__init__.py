@@ -39,8 +39,10 @@ inside the graph and only the final score is rounded to float32, so each score e
 float64 NumPy reference of the stored float32 weights (:meth:`Predictor.astype`) rounded to
 float32 (tested on all 15,625 NB201 cells: all identical, tau 1.0), at about twice the cost.
 
-Metadata (``metadata_props``, read by :func:`load_onnx_predictor`): ``archmodel_format``
-(``archmodel.onnx_predictor``), ``space``, ``contract_version``, ``encoding``,
+Metadata (``metadata_props``, all strings, read by :func:`load_onnx_predictor`): ``archmodel_format``
+(``archmodel.onnx_predictor``), ``space``, ``contract_version`` (a decimal string),
+``contract_sha256`` (SHA-256 of the contract file, :func:`archmodel.export.contract.contract_sha256`),
+``encoding``,
 ``graph_variant``, ``archmodel_version``, ``predictor_class``, ``predictor_params`` and
 ``model_config`` (JSON),
 ``source_dtype``, ``compute_dtype``, ``cast_*`` errors, ``verify_max_abs_error``/``verify_max_rel_error``
@@ -259,7 +261,7 @@ def to_onnx(predictor: Any, path: str | os.PathLike | None, *, opset: int = DEFA
     from onnx import helper
 
     from archmodel.export._graph import COMPUTE_DTYPES, GraphBuilder
-    from archmodel.export.contract import check_graph_inputs, encode, load_contract
+    from archmodel.export.contract import check_graph_inputs, contract_sha256, encode, load_contract
     from archmodel.spaces import get_space
 
     if not hasattr(predictor, "params_") or not hasattr(predictor, "model_"):
@@ -340,6 +342,7 @@ def to_onnx(predictor: Any, path: str | os.PathLike | None, *, opset: int = DEFA
     meta = {
         "archmodel_format": MODEL_FORMAT, "archmodel_format_version": MODEL_FORMAT_VERSION,
         "space": space.name, "contract_version": contract["contract_version"],
+        "contract_sha256": contract_sha256(space.name),
         "encoding": info.encoding, "graph_variant": g.variant, "archmodel_version": __version__,
         "predictor_class": cls_name, "predictor_params": jdump(params_meta),
         "model_config": jdump(model_config), "source_dtype": source_dtype,

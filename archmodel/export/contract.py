@@ -7,8 +7,15 @@ dtypes of each *encoding* (a way of turning an architecture into arrays: ``graph
 and GCN, ``onehot`` for the MLP, ``sequence`` for the LSTM), the operation vocabulary, the
 node numbering and the order of the edge rows, how to build the arrays (and the decision
 sequence) from the space's string format step by step, the model metadata keys, and worked
-examples (string -> arrays of every encoding) produced by archmodel itself.
-``tests/contract_client.py`` is such a client: it imports only onnxruntime, numpy and json.
+examples (string -> the exact feed of every encoding, batch dimension included), what a client
+must check and refuse (``build.whitespace``, ``build.validation``, ``client``, and
+``invalid_examples`` that archmodel itself refuses), all produced by archmodel itself.
+``specs/onnx/client.py`` (installed beside the JSON files) is such a client: it imports numpy,
+onnxruntime and the standard library only and reads nothing but the contract file.
+
+Models carry ``contract_version`` (a decimal string: ONNX metadata values are strings) and
+``contract_sha256``, the SHA-256 of the contract file they were exported with
+(:func:`contract_sha256`); a client refuses a model whose values differ from its contract's.
 
 Versioning: ``contract_version`` (an integer) changes whenever an existing field changes
 meaning (an input's layout, the vocabulary order, the edge order, ...). Adding an encoding or
@@ -29,7 +36,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from archmodel.errors import FormatError, ParameterError
+from archmodel.errors import ArchModelError, FormatError, ParameterError
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +52,12 @@ METADATA_KEYS = {
     "archmodel_format": "always 'archmodel.onnx_predictor'",
     "archmodel_format_version": "integer, currently 1",
     "space": "search-space name; selects the contract file specs/onnx/<space>.json",
-    "contract_version": "integer: the contract_version the model's inputs follow",
+    "contract_version": ("the contract_version the model's inputs follow, as a decimal string (every "
+                         "ONNX metadata value is a string), e.g. '1'. A client refuses a model whose "
+                         "value is not str(contract_version) of the contract it reads (see 'client')"),
+    "contract_sha256": ("SHA-256 (64 lowercase hex digits) of the contract file the model was exported "
+                        "with; a client refuses a model whose value differs from the hash of the "
+                        "contract it reads (see 'client.contract_sha256')"),
     "encoding": "key of 'encodings' in the contract: the model's inputs",
     "graph_variant": ("which graph computes the scores (same inputs, same function): GATES "
                       "'fixed_edge_tables' (fixed-edge spaces) or 'dense'; 'default' for the others"),
@@ -167,22 +179,38 @@ def _graph_description(space: Any) -> dict[str, Any]:
     return {"inputs": inputs, **shape}
 
 
+#: what the ``edges`` descriptions say about the [src, dst] columns (fixed-edge spaces, others)
+_UNCHECKED = ("The client must fill all three columns of every row exactly as build.steps says: the "
+              "model does not check its inputs. GATES models with graph_variant "
+              "'fixed_edge_tables' read the op column alone; the dense GATES graph and "
+              "GCNPredictor read all three, so other [src, dst] values give wrong scores without "
+              "an error.")
+_UNCHECKED_ALL = ("The client must fill all three columns of every row exactly as build.steps says: "
+                  "every exported model of this space reads all three and none checks them, so "
+                  "other values give wrong scores without an error.")
+
+
 def _graph_inputs(space: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     from archmodel.encoding import vocabulary
+    from archmodel.spaces.fixed_edges import FixedEdgeSpace
 
     probe = space.to_arrays(space.sample(1, 0))
     c, n = probe.n_cells, probe.n_nodes
     vocab = vocabulary(space)
     if probe.kind == "edge":
         e = int(probe.edges.shape[2])
-        inputs = [{
-            "name": "edges", "dtype": "int64", "shape": [BATCH, c, e, 3],
-            "description": (
-                f"edges[b, c, e] = [src, dst, op]: the e-th edge row of cell c of architecture b; "
-                f"src -> dst are node numbers (0..{n - 1}, src < dst), op indexes 'vocabulary'. "
-                f"Unused rows are padding [0, {n - 1}, 0] (op 0 = '{vocab[0]}', which contributes "
-                "nothing)."),
-        }]
+        head = (f"edges[b, c, e] = [src, dst, op]: the e-th edge row of cell c of architecture b; "
+                f"src -> dst are node numbers (0..{n - 1}, src < dst), op indexes 'vocabulary'. ")
+        if isinstance(space, FixedEdgeSpace):
+            rows = (f"Every one of the {e} rows is filled (there is no padding): row e is "
+                    "[src, dst] = build.edge_order[e] with the op of that edge; a "
+                    f"'{vocab[0]}' edge keeps its row with op 0. ") + _UNCHECKED
+        else:
+            rows = (f"Each cell's own rows come first (build.steps); the remaining rows up to {e} "
+                    f"are build.padding_row [0, {n - 1}, 0] (op 0 = '{vocab[0]}', which contributes "
+                    "nothing). ") + _UNCHECKED_ALL
+        inputs = [{"name": "edges", "dtype": "int64", "shape": [BATCH, c, e, 3],
+                   "description": head + rows}]
         shape = {"n_cells": c, "n_nodes": n, "n_edge_rows": e}
     else:
         inputs = [
@@ -308,8 +336,28 @@ def _build_rules(space: Any) -> dict[str, Any]:
                 "For e in 0..len(edge_order)-1 with (src, dst) = edge_order[e]: edges[b, 0, e] = "
                 "[src, dst, vocabulary.index(op of the edge src -> dst)].",
                 "Every row is filled (no padding); 'none' edges keep their row with op index 0.",
-                "The [src, dst] columns are therefore the same for every architecture; only the op "
-                "column varies (exported models may read the op column alone).",
+                "The [src, dst] columns are therefore the same for every architecture and only the op "
+                "column varies. A client must still fill [src, dst] = edge_order[e] in every row: "
+                "models do not check them; the GATES table graph (graph_variant "
+                "'fixed_edge_tables') reads the op column alone, while the dense GATES graph and "
+                "GCNPredictor read all three columns, so other values give wrong scores silently.",
+            ],
+            "whitespace": ("Whitespace (space, tab, CR, LF) at both ends of the string and at both "
+                           "ends of each node group is ignored; anywhere else it is part of a name "
+                           "or number and so an error (e.g. '| nor_conv_3x3~0|' names the unknown "
+                           "op ' nor_conv_3x3')."),
+            "validation": [
+                f"The string has exactly {n - 1} '+'-separated node groups; refuse any other count.",
+                "Each group starts and ends with '|'.",
+                "Group i (node i) lists exactly i items, one edge from each node j = 0..i-1; fewer "
+                "or more items (a missing or an extra edge) are refused.",
+                "Each item is 'op~j': op (the text before the last '~') is one of 'vocabulary' (refuse "
+                "any other name, listing the vocabulary); j (the text after it) is a decimal "
+                "integer with 0 <= j < i (refuse an edge from node i itself or a later node).",
+                "No source j twice in a group (a duplicate edge j -> i is refused).",
+                "Order: group i is always node i (groups cannot be reordered); the items of one "
+                "group may come in any order, since each names its source and build.steps places "
+                "it by edge_order (archmodel writes them by ascending j).",
             ],
         }
     if isinstance(space, TwoInputCellSpace):
@@ -344,6 +392,37 @@ def _build_rules(space: Any) -> dict[str, Any]:
                  "genotype's <cell>_concat list), ascending."),
                 f"Pad the cell's rows with padding_row up to {rows} rows.",
             ],
+            "distinct_inputs": space.distinct,
+            "whitespace": ("Whitespace (space, tab, CR, LF) between tokens is ignored; inside a quoted "
+                           "op name it is part of the name (so \"'sep_conv_3x3 '\" is an unknown op)."),
+            "tokens": ("names (Genotype and the field names: letters, digits, '_'), '(', ')', '[', "
+                       "']', ',', '=', strings in single or double quotes (no backslash inside), "
+                       "integers (an optional sign '+' or '-', whitespace allowed after it, then decimal "
+                       "digits without a leading zero, as in Python: 0 and 00 are 0, 03 is refused). A list is '[' values ']' or '(' "
+                       "values ')', values separated by ',' with an optional trailing ','."),
+            "validation": [
+                "The text is Genotype(name=value, ...): nothing before or after it, no positional "
+                "values, no field twice.",
+                f"Fields: {list(space.cell_names)} are required; "
+                + ", ".join(f"'{c}_concat'" for c in space.cell_names)
+                + " are optional; refuse any other field name.",
+                f"Each cell field is a list of exactly {2 * space.n_inter} pairs, each pair a list "
+                "of two values (op, input); fewer or more pairs (a missing or an extra edge) are "
+                "refused.",
+                "op is a string in decisions.op_choices (the vocabulary without 'none' and "
+                f"'{CONCAT}'); refuse any other, listing op_choices.",
+                f"input is an integer; the pairs 2k and 2k+1 feed node {space.n_inputs} + k, which may "
+                f"read nodes 0..{space.n_inputs - 1} + k only: refuse an input that is the node "
+                "itself or a later node (or negative).",
+                ("The two inputs of a node differ (distinct_inputs): refuse a node that reads the "
+                 "same node twice (a duplicate edge)." if space.distinct else
+                 "The two inputs of a node may be the same node (distinct_inputs is false)."),
+                "Order: the pairs of one node may come in either order (build.steps sorts them); "
+                "nodes cannot be reordered (pairs 2k, 2k+1 always feed node "
+                f"{space.n_inputs} + k).",
+                "<cell>_concat, when present, is a list of integers equal, in any order, to the "
+                "intermediate nodes the concat step connects to the output; refuse any other list.",
+            ],
         }
     if isinstance(space, NB101Space):
         return {
@@ -361,6 +440,23 @@ def _build_rules(space: Any) -> dict[str, Any]:
                 "node_ops[b, 0, new(i)] = vocabulary.index(ops[i]); padding nodes get "
                 "vocabulary.index(padding_op).",
                 "Use the matrix as given: do not prune nodes that are off every input-output path.",
+            ],
+            "max_edges": space.max_edges,
+            "whitespace": ("JSON: whitespace between tokens is ignored; inside a string it is part of "
+                           "the name (so \"conv3x3-bn-relu \" is an unknown op)."),
+            "validation": [
+                "The text is one JSON object with the keys 'matrix' and 'ops' (other keys are "
+                "ignored).",
+                f"matrix is a list of n lists of n integers, 2 <= n <= {NB101_N}, each 0 or 1 (JSON "
+                "true/false count as 1/0; 1.0 or 2 are refused).",
+                "matrix is strictly upper triangular: matrix[i][j] = 1 only for i < j (refuse a "
+                "self-loop or an edge from a later node).",
+                "ops lists n strings: ops[0] = 'input', ops[n-1] = 'output', every other one in "
+                "decisions.op_choices (refuse any other name, listing op_choices).",
+                "The module is a valid NAS-Bench-101 cell: keep the nodes that are reachable from "
+                "node 0 and from which node n-1 is reachable; a path from node 0 to node n-1 must "
+                f"exist and at most max_edges = {space.max_edges} edges may join kept nodes; refuse "
+                "the module otherwise.",
             ],
         }
     if isinstance(space, LinkPatternSpace):
@@ -384,6 +480,16 @@ def _build_rules(space: Any) -> dict[str, Any]:
                 "node_ops[b, 0] = [vocabulary.index('input'), vocabulary.index(node_op_choices[o_1]), ..., "
                 "vocabulary.index('output')].",
             ],
+            "skip_op": space.spec.get("skip_op"),
+            "whitespace": ("Whitespace (space, tab, CR, LF) at both ends is ignored; anywhere else "
+                           "(e.g. '12 34') the string is refused."),
+            "validation": [
+                "The string is a non-negative decimal integer (digits 0-9 only).",
+                "L = h // B**%d < len(links) and every op digit o_i < len(node_op_choices); refuse "
+                "the hash otherwise." % space.n_comp,
+                ("Not every computing node is skip_op: the benchmark excludes that cell; refuse it."
+                 if space.spec.get("skip_op") else "Every decoded cell is valid."),
+            ],
         }
     raise ParameterError(f"no contract rules for search space {space.name!r}")  # pragma: no cover
 
@@ -404,6 +510,166 @@ CONTRACT_ENCODINGS: dict[str, tuple[Callable[[Any], dict[str, Any]], tuple[str, 
 }
 
 
+#: the rules every client follows, the same in every contract file
+CLIENT_RULES: dict[str, Any] = {
+    "reference_client": (
+        "client.py in this folder (installed with archmodel as archmodel/specs/onnx/client.py; "
+        "it imports only numpy, onnxruntime and the Python standard library, and reads only this "
+        "file): python client.py MODEL.onnx ARCHS.txt [--contract FILE.json] [--batch-size N] "
+        "prints the scores of the architectures in ARCHS.txt (one per line, build.string_format) "
+        "as one JSON list."),
+    "model_checks": [
+        "Read the model's metadata_props (every value is a string). Refuse the model, naming the "
+        "key, the value found and the value expected, unless:",
+        "archmodel_format == 'archmodel.onnx_predictor';",
+        "space == this contract's 'space';",
+        "contract_version == str(this contract's contract_version), a decimal string; a client "
+        "that knows no such contract version refuses the model and never guesses (another version "
+        "may lay the arrays out differently);",
+        "contract_sha256 == the SHA-256 of this contract file (contract_sha256 below); a "
+        "different hash means the model was exported with another contract text, so refuse;",
+        "encoding is a key of 'encodings', and the model's inputs are exactly that encoding's "
+        "inputs (names, dtypes, shapes after the batch dimension) and its output is 'score'.",
+    ],
+    "contract_sha256": (
+        "hex SHA-256 (64 lowercase digits) of the bytes of this JSON file as shipped (UTF-8, LF "
+        "line ends). Replace every CR LF by LF before hashing, so a copy whose line ends were "
+        "converted still matches; nothing else may change."),
+    "input_checks": (
+        "Parse each architecture string by build.grammar and build.steps and check it against "
+        "build.whitespace and build.validation before building any array. A string that breaks "
+        "a rule is refused: the client does not score it, does not repair it and does not skip "
+        "it; it reports which string (its position), the field or part at fault, the allowed "
+        "values and what it got. The models never check their inputs: an index out of range "
+        "fails inside onnxruntime or, worse, gives a wrong score without an error."),
+    "batching": (
+        "Every input has the batch dimension first; a batch of n architectures stacks their "
+        "arrays along axis 0 (any n >= 1). The output 'score' is float32 [n], in input order."),
+    "examples": (
+        "examples[i].inputs[encoding][input name] is the exact value to feed for a batch of that "
+        "one architecture: the batch dimension (size 1) is included, so its shape is the "
+        "input's shape with 'batch' = 1. examples[i].sequence is the decision list (build."
+        "decisions), the row seq[0] of the 'sequence' encoding. examples[i].equivalent_strings "
+        "must give the same arrays as examples[i].string; every entry of invalid_examples must be "
+        "refused."),
+}
+
+
+def _invalid_and_equivalent(space: Any, arch: Any, text: str) -> tuple[list[dict[str, str]], list[str]]:
+    """Spellings of ``arch`` that must be refused (with why) and ones that must be accepted."""
+    from archmodel.spaces.fixed_edges import FixedEdgeSpace
+    from archmodel.spaces.link_patterns import LinkPatternSpace
+    from archmodel.spaces.nb101 import NB101Space
+    from archmodel.spaces.two_input_cells import TwoInputCellSpace
+
+    bad: list[tuple[str, str]] = []
+    same: list[str] = []
+    if isinstance(space, FixedEdgeSpace):
+        g = text.split("+")
+        items = [x.strip("|").split("|") for x in g]
+        op0 = items[0][0].rsplit("~", 1)[0]
+        bad += [
+            ("+".join([g[0].replace(op0, "conv_7x7")] + g[1:]), "op 'conv_7x7' is not in vocabulary"),
+            ("+".join([g[0], "|" + items[1][0] + "|"] + g[2:]), "node group 2 lacks the edge 1 -> 2"),
+            ("+".join([g[0], "|" + items[1][0] + "|" + items[1][0] + "|"] + g[2:]),
+             "node group 2 lists the edge 0 -> 2 twice"),
+            ("+".join(["|" + op0 + "~1|"] + g[1:]), "the edge into node 1 comes from node 1 (not < 1)"),
+            ("+".join([g[0], "| " + g[1][1:]] + g[2:]), "whitespace inside node group 2"),
+            ("+".join(g[:-1]), f"{len(g) - 1} node groups instead of {len(g)}"),
+        ]
+        same += [" \t" + text + "\n", " + ".join(g),
+                 "+".join([g[0], "|" + "|".join(items[1][::-1]) + "|"] + g[2:])]
+    elif isinstance(space, TwoInputCellSpace):
+        cells = {}
+        for c, name in enumerate(space.cell_names):
+            pairs: list[tuple[str, int]] = []
+            for ia, oa, ib, ob in space._nodes(arch.seq, c):
+                pairs += [(space.ops[oa + 1], ia), (space.ops[ob + 1], ib)]
+            cells[name] = pairs
+
+        def genotype(cells: Mapping[str, list], concat: bool = True, q: str = "'", sep: str = ", ") -> str:
+            parts = []
+            for c, name in enumerate(space.cell_names):
+                parts.append(f"{name}=[" + sep.join(f"({q}{o}{q}, {i})" for o, i in cells[name]) + "]")
+                if concat:
+                    parts.append(f"{name}_concat={space.concat_nodes(arch.seq, c)}")
+            return "Genotype(" + sep.join(parts) + ")"
+
+        first = space.cell_names[0]
+
+        def edit(pairs: list) -> dict:
+            return {**cells, first: pairs}
+
+        p0 = cells[first]
+        bad += [
+            (genotype(edit([("conv_7x7", p0[0][1])] + p0[1:])), "op 'conv_7x7' is not in op_choices"),
+            (genotype(edit([("none", p0[0][1])] + p0[1:])), "op 'none' is in the vocabulary but not in op_choices"),
+            (genotype(edit([(p0[0][0] + " ", p0[0][1])] + p0[1:])), "whitespace inside an op name"),
+            (genotype(edit(p0[:-1])), f"{first} lists {len(p0) - 1} pairs, not {len(p0)}"),
+            (genotype(edit([(p0[0][0], space.n_inputs)] + p0[1:])),
+             f"node {space.n_inputs} reads itself (inputs must be < {space.n_inputs})"),
+        ]
+        if space.distinct:
+            bad.append((genotype(edit([p0[0], (p0[1][0], p0[0][1])] + p0[2:])),
+                        f"node {space.n_inputs} reads node {p0[0][1]} twice (distinct_inputs)"))
+        wrong = [v for v in range(space.n_inputs, space.n_inputs + space.n_inter)
+                 if v not in space.concat_nodes(arch.seq, 0)] or [space.n_inputs]
+        bad.append((genotype(cells).replace(f"{first}_concat={space.concat_nodes(arch.seq, 0)}",
+                                            f"{first}_concat={sorted(set(space.concat_nodes(arch.seq, 0)) ^ set(wrong[:1]))}"),
+                    f"{first}_concat is not the list of nodes the concat step connects"))
+        same += [genotype(cells, concat=False), genotype(cells, q='"', sep=",\n  "),
+                 genotype(edit([p0[1], p0[0]] + p0[2:]))]
+    elif isinstance(space, NB101Space):
+        obj = json.loads(text)
+        m, ops = obj["matrix"], obj["ops"]
+        n = len(ops)
+
+        def js(mat: list, names: list) -> str:
+            return json.dumps({"matrix": mat, "ops": names}, separators=(",", ":"))
+
+        lower = [row[:] for row in m]
+        lower[1][0] = 1
+        full = [[int(j > i) for j in range(n)] for i in range(n)]
+        two = [row[:] for row in m]
+        two[0][n - 1] = 2
+        bad += [
+            (js(m, [ops[0], "conv5x5-bn-relu"] + ops[2:]), "op 'conv5x5-bn-relu' is not in op_choices"),
+            (js(m, [ops[0], ops[1] + " "] + ops[2:]), "whitespace inside an op name"),
+            (js(lower, ops), "matrix[1][0] = 1: an edge from a later node (not upper triangular)"),
+            (js([[0] * n for _ in range(n)], ops), "no path from the input to the output"),
+            (js(full, ops), f"{n * (n - 1) // 2} edges, more than max_edges"),
+            (js(two, ops), "a matrix entry is 2"),
+        ]
+        same += [json.dumps(obj, separators=(", ", ": ")), " " + text + "\n"]
+    elif isinstance(space, LinkPatternSpace):
+        b = len(space.node_op_choices) + 1
+        skip = space.node_op_choices.index(space.spec["skip_op"])
+        all_skip = sum(skip * b ** k for k in range(space.n_comp))
+        bad += [
+            (text[:1] + " " + (text[1:] or "0"), "whitespace inside the hash"),
+            ("-" + text, "a negative hash"),
+            (text + "x", "a non-digit character"),
+            (str(len(space.links) * b ** space.n_comp), "the link pattern index is out of range"),
+            (str(int(text) // b * b + b - 1), f"an op digit equals {b - 1}, out of range"),
+            (str(arch.seq[0] * b ** space.n_comp + all_skip), "every computing node is skip_op"),
+        ]
+        same += ["  " + text + "\n"]
+    for t, _ in bad:  # archmodel itself must refuse every one (the contract is generated, not guessed)
+        try:
+            space.parse(t, _STRING_FORMAT[type(space).__name__])
+        except ArchModelError:
+            continue
+        raise ParameterError(f"invalid example {t!r} of {space.name} is accepted by archmodel")  # pragma: no cover
+    for t in same:
+        if space.parse(t, _STRING_FORMAT[type(space).__name__]) != arch:  # pragma: no cover
+            raise ParameterError(f"equivalent example {t!r} of {space.name} is another architecture")
+    return [{"string": t, "why": w} for t, w in bad], same
+
+
+_STRING_FORMAT = {"FixedEdgeSpace": "arch_str", "TwoInputCellSpace": "genotype", "NB101Space": "json",
+                  "LinkPatternSpace": "hash"}
+
+
 def build_contract(space_name: str, *, n_examples: int = 2) -> dict[str, Any]:
     """The contract of ``space_name`` as a JSON-able dict (what ``specs/onnx`` ships).
 
@@ -411,7 +677,8 @@ def build_contract(space_name: str, *, n_examples: int = 2) -> dict[str, Any]:
     ----------
     space_name : str
     n_examples : int
-        Worked examples (string -> arrays), sampled with seed 0.
+        Worked examples (string -> the inputs of every encoding), sampled with seed 0; the first
+        one also yields the invalid examples.
     """
     from archmodel.encoding import vocabulary
     from archmodel.spaces import get_space
@@ -421,14 +688,18 @@ def build_contract(space_name: str, *, n_examples: int = 2) -> dict[str, Any]:
     rules["decisions"] = _decision_rules(space)
     probe = space.to_arrays(space.sample(1, 0))
     examples = []
-    for a in space.sample(n_examples, 0):
-        arrays = _graph_encoding(space, [a])
+    invalid: list[dict[str, str]] = []
+    for i, a in enumerate(space.sample(n_examples, 0)):
+        text = space.format(a, rules["string_format"])
+        bad, same = _invalid_and_equivalent(space, a, text)
+        if i == 0:
+            invalid = bad
         examples.append({
-            "string": space.format(a, rules["string_format"]),
-            "arrays": {k: v[0].tolist() for k, v in arrays.items()},
-            "sequence": space.format(a, "sequence"),
-            "encodings": {name: {k: v[0].tolist() for k, v in encode(space, [a], name).items()}
-                          for name in CONTRACT_ENCODINGS},
+            "string": text,
+            "sequence": list(a.seq),
+            "inputs": {name: {k: v.tolist() for k, v in encode(space, [a], name).items()}
+                       for name in CONTRACT_ENCODINGS},
+            "equivalent_strings": same,
         })
     return {
         "format": CONTRACT_FORMAT,
@@ -450,9 +721,22 @@ def build_contract(space_name: str, *, n_examples: int = 2) -> dict[str, Any]:
                                       "the batch (any size >= 1); the other dimensions are fixed"}
                       for name, (describe, predictors) in CONTRACT_ENCODINGS.items()},
         "build": rules,
+        "client": CLIENT_RULES,
         "metadata_keys": METADATA_KEYS,
         "examples": examples,
+        "invalid_examples": invalid,
     }
+
+
+def contract_sha256(space: str) -> str:
+    """SHA-256 (hex) of the shipped contract file of ``space`` with CR LF read as LF: the value
+    :func:`archmodel.export.to_onnx` writes as the model's ``contract_sha256`` metadata."""
+    import hashlib
+    from importlib import resources
+
+    load_contract(space)  # the same errors as loading it
+    data = resources.files("archmodel.specs").joinpath("onnx", f"{space}.json").read_bytes()
+    return hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()
 
 
 def write_contracts(folder: str | Path | None = None, spaces: Sequence[str] | None = None) -> list[Path]:
