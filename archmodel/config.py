@@ -7,8 +7,12 @@ Backend resolution follows networkx's dispatch order:
 3. the ``ARCHMODEL_BACKEND`` environment variable,
 4. the default: ``"numba"`` when Numba is installed, else ``"numpy"``.
 
-Numba's on-disk cache is opt-in: set ``ARCHMODEL_NUMBA_CACHE=1`` before the Numba backend
-is first used.
+Numba's on-disk cache is on by default and lives in a per-user folder
+(:func:`numba_cache_root`): ``ARCHMODEL_NUMBA_CACHE=0`` turns it off,
+``ARCHMODEL_NUMBA_CACHE_DIR`` moves it. Both are read when the Numba backend is first used.
+The Numba backend keys a subfolder by archmodel, Numba and Python versions, the CPU and a hash
+of the kernel sources (see ``archmodel.backends.numba._jit``), so an upgrade never loads stale
+machine code.
 """
 from __future__ import annotations
 
@@ -16,10 +20,15 @@ import contextlib
 import contextvars
 import importlib.util
 import os
+import sys
+from pathlib import Path
 from typing import Iterator
 
 ENV_BACKEND = "ARCHMODEL_BACKEND"
 ENV_NUMBA_CACHE = "ARCHMODEL_NUMBA_CACHE"
+ENV_NUMBA_CACHE_DIR = "ARCHMODEL_NUMBA_CACHE_DIR"
+
+_FALSE_WORDS = {"0", "false", "no", "off"}
 
 _backend_ctx: contextvars.ContextVar[str | None] = contextvars.ContextVar("archmodel_backend", default=None)
 _global_backend: str | None = None
@@ -74,5 +83,45 @@ def use_backend(name: str) -> Iterator[None]:
 
 
 def numba_cache_enabled() -> bool:
-    """Whether jitted kernels should use Numba's on-disk cache (opt-in)."""
-    return os.environ.get(ENV_NUMBA_CACHE, "").strip().lower() in {"1", "true", "yes", "on"}
+    """Whether jitted kernels use the on-disk cache (default on; ``ARCHMODEL_NUMBA_CACHE=0`` is off).
+
+    ``0``, ``false``, ``no`` and ``off`` (any case) turn the cache off; unset, empty or any
+    other value (``1``, ``true``, ...) leaves it on.
+    """
+    return os.environ.get(ENV_NUMBA_CACHE, "").strip().lower() not in _FALSE_WORDS
+
+
+def _user_cache_home() -> Path:
+    """The platform's per-user cache folder (XDG on Linux and other Unixes)."""
+    if sys.platform.startswith("win"):
+        local = os.environ.get("LOCALAPPDATA", "").strip()
+        return Path(local) if local else Path.home() / "AppData" / "Local"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches"
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    # the XDG spec says to ignore relative paths
+    return Path(xdg) if xdg and os.path.isabs(xdg) else Path.home() / ".cache"
+
+
+def numba_cache_root() -> Path:
+    """The folder under which compiled kernels are cached (not created here).
+
+    In order: ``ARCHMODEL_NUMBA_CACHE_DIR``; ``$NUMBA_CACHE_DIR/archmodel`` when Numba's own
+    cache folder is set; else the per-user cache folder: ``$XDG_CACHE_HOME/archmodel/numba``
+    (``~/.cache/archmodel/numba``) on Linux, ``~/Library/Caches/archmodel/numba`` on macOS,
+    ``%LOCALAPPDATA%\\archmodel\\numba`` on Windows. The Numba backend adds a versioned
+    subfolder. Cache files are pickles: point the variables only at folders whose writers you
+    trust (by default only the user's own processes write there).
+
+    Returns
+    -------
+    pathlib.Path
+        An absolute path (``~`` expanded).
+    """
+    explicit = os.environ.get(ENV_NUMBA_CACHE_DIR, "").strip()
+    if explicit:
+        return Path(explicit).expanduser().absolute()
+    numba_dir = os.environ.get("NUMBA_CACHE_DIR", "").strip()
+    if numba_dir:
+        return (Path(numba_dir).expanduser() / "archmodel").absolute()
+    return (_user_cache_home() / "archmodel" / "numba").absolute()
