@@ -58,6 +58,7 @@ Examples
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from typing import Any
@@ -113,6 +114,31 @@ def _backend(backend: Any):
 
 
 # ----------------------------------------------------------------------------- sampling
+#: Largest ``n(n-1)/2`` whose pair enumeration :func:`sample_pairs` keeps between calls (16 MiB).
+_KEEP_PAIRS_LIMIT = 1 << 20
+
+
+def _triu_int64(n: int) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.triu_indices(n, 1)
+    return a.astype(np.int64, copy=False), b.astype(np.int64, copy=False)
+
+
+@functools.lru_cache(maxsize=8)
+def _kept_upper_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _triu_int64(n)
+    a.flags.writeable = False
+    b.flags.writeable = False
+    return a, b
+
+
+def _upper_pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.triu_indices(n, 1)`` as int64 arrays (read-only and kept for the last few small
+    ``n``: a training run asks for the same mini-batch size at every step)."""
+    if n * (n - 1) // 2 <= _KEEP_PAIRS_LIMIT:
+        return _kept_upper_pairs(n)
+    return _triu_int64(n)
+
+
 def sample_pairs(y: Any, rng: np.random.Generator | int | None = None,
                  max_pairs: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Pairs of items with different targets, oriented so that ``y[i] < y[j]``.
@@ -149,9 +175,9 @@ def sample_pairs(y: Any, rng: np.random.Generator | int | None = None,
         return empty, empty.copy()
     total = n * (n - 1) // 2
     if max_pairs is None or total <= ENUMERATE_LIMIT:
-        a, b = np.triu_indices(n, 1)
+        a, b = _upper_pairs(n)
         keep = t[a] != t[b]
-        a, b = a[keep].astype(np.int64), b[keep].astype(np.int64)
+        a, b = a[keep], b[keep]
         if max_pairs is not None and a.size > max_pairs:
             pick = np.sort(_rng(rng).choice(a.size, size=max_pairs, replace=False))
             a, b = a[pick], b[pick]

@@ -81,6 +81,15 @@ class ScoreModel:
             raise ParameterError(f"{self._owner}.backward: grad_scores must have shape ({b},); got {g.shape}.")
         return g.astype(cache["dtype"], copy=False)
 
+    def prepare_batch(self, batch: Mapping[str, np.ndarray]) -> Any:
+        """A training set for :func:`archmodel.nn.train.fit_scores`: ``take(idx)`` returns the
+        mini-batch of rows ``idx`` as :meth:`forward` accepts it.
+
+        Here ``take`` slices every array of the mapping; a model that can validate or
+        precompute once per training run (GATES: the compressed cells) overrides this.
+        """
+        return _Rows(batch)
+
     def check_params(self, params: Mapping[str, np.ndarray]) -> np.dtype:
         """Raise ParameterError unless ``params`` has every parameter with the right shape;
         return their (common) dtype."""
@@ -108,3 +117,15 @@ class ScoreModel:
                                      backend=backend)
         loss, d_scores = loss_fn(scores, y, rng)
         return float(loss), self.backward(cache, np.asarray(d_scores)), scores  # type: ignore[attr-defined]
+
+
+class _Rows:
+    """``take(idx) -> {name: array[idx]}`` over a mapping of arrays (rows on the first axis)."""
+
+    __slots__ = ("batch",)
+
+    def __init__(self, batch: Mapping[str, np.ndarray]) -> None:
+        self.batch = batch
+
+    def take(self, idx: np.ndarray) -> dict[str, np.ndarray]:
+        return {k: v[idx] for k, v in self.batch.items()}

@@ -44,7 +44,10 @@ starts from the same (zero) embedding.
 
 Threads: the batch is cut into chunks (``chunk_size`` rows; a function of the batch size only,
 so results do not depend on ``n_jobs``); chunks run forward and backward on worker threads with
-single-threaded BLAS (see :mod:`archmodel.nn.parallel`).
+single-threaded BLAS (see :mod:`archmodel.nn.parallel`). A one-chunk batch uses a second
+thread too: for the head's dropout masks (drawn beside the encoder) and, in the head's
+backward pass, for each wide layer's ``grad_x`` (beside its ``grad_w``); the same kernels run
+either way, so ``n_jobs`` changes no result.
 
 Parameter names (``c`` = cell index, ``l`` = GATES layer index from 0, ``i`` = MLP layer)::
 
@@ -87,13 +90,13 @@ import numpy as np
 from archmodel.errors import ParameterError, check_choice, check_range
 from archmodel.models._base import ScoreModel
 from archmodel.nn.layers import MLP, resolve_backend
-from archmodel.nn.parallel import (chunk_slices, map_chunks, resolve_n_jobs,
+from archmodel.nn.parallel import (chunk_slices, map_chunks, resolve_n_jobs, run_pair,
                                    single_threaded_blas)
 from archmodel.nn.params import (Params, as_rng, normal_init, uniform_init)
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["GATESModel", "CellPlan", "compress_edges", "compress_nodes"]
+__all__ = ["GATESModel", "CellPlan", "PreparedCells", "compress_edges", "compress_nodes"]
 
 KINDS = ("edge", "node")
 READOUTS = ("output", "mean")
@@ -260,6 +263,44 @@ def compress_nodes(adj: np.ndarray, node_ops: np.ndarray, n_inputs: int, n_ops: 
         return np.where(m, row_of[:, :i] * n_ops + node_ops[:, i:i + 1], _BIG)
 
     return _compress(incoming, b, n, n_inputs, n_ops, readout_nodes)
+
+
+class PreparedCells:
+    """A validated batch of cells (from :meth:`GATESModel.prepare_batch`), cut into mini-batches.
+
+    Attributes
+    ----------
+    model : GATESModel
+        The model that validated it (only that model's :meth:`~GATESModel.forward` skips the
+        checks).
+    cells : list of tuple of ndarray
+        Per cell slot, ``(edges [B, E, 3],)`` or ``(adj, node_ops)``, validated.
+    plans : list of CellPlan or None
+        The compressed plan of every row, per cell slot (None: compress each mini-batch).
+    """
+
+    __slots__ = ("model", "cells", "plans", "_n")
+
+    def __init__(self, model: "GATESModel", cells: list[tuple[np.ndarray, ...]],
+                 plans: list[CellPlan] | None) -> None:
+        self.model = model
+        self.cells = cells
+        self.plans = plans
+        self._n = int(cells[0][0].shape[0])
+
+    def __len__(self) -> int:
+        return self._n
+
+    def take(self, idx: np.ndarray) -> "PreparedCells":
+        """The mini-batch of rows ``idx`` (int array), in that order."""
+        idx = np.asarray(idx)
+        cells = [tuple(a[idx] for a in cell) for cell in self.cells]
+        plans = None
+        if (self.plans is not None and idx.shape == (self._n,)
+                and np.array_equal(np.sort(idx), np.arange(self._n))):
+            plans = [CellPlan(pl.n_rows, pl.n_inputs, pl.msg_ptr, pl.msg_src, pl.msg_op,
+                              np.ascontiguousarray(pl.read_rows[idx])) for pl in self.plans]
+        return PreparedCells(self.model, cells, plans)
 
 
 # ============================================================================ the model
@@ -608,6 +649,30 @@ class GATESModel(ScoreModel):
             d_gates.append(dg)
         return grads, d_st, d_gates
 
+    # ------------------------------------------------------------------ training sets
+    def prepare_batch(self, batch: Mapping[str, np.ndarray]) -> "PreparedCells":
+        """Validate a training set once, for :func:`archmodel.nn.train.fit_scores`.
+
+        Returns a :class:`PreparedCells` whose ``take(idx)`` is the mini-batch of rows ``idx``,
+        accepted by :meth:`forward` without validating it again. When the training set fits
+        in one chunk (``B <= chunk_size``) its compressed plan is computed once: a mini-batch
+        that holds every row (a training set no larger than the batch size, reshuffled each
+        epoch) reuses it with the readout rows permuted. The compression numbers rows by their
+        sorted keys, so that plan is the one the mini-batch would get: same results, bit for
+        bit.
+
+        Parameters
+        ----------
+        batch : mapping
+            As for :meth:`forward`.
+        """
+        cells = self.check_batch(batch)
+        b = self._batch_size(cells)
+        plans = None
+        if 0 < b <= self.chunk_size:
+            plans = [self._plan(cells[c], slice(0, b)) for c in range(self.n_cells)]
+        return PreparedCells(self, cells, plans)
+
     # ------------------------------------------------------------------ public passes
     def forward(self, params: Mapping[str, np.ndarray], batch: Mapping[str, np.ndarray], *,
                 train: bool = False, rng: np.random.Generator | int | None = None,
@@ -619,9 +684,10 @@ class GATESModel(ScoreModel):
         ----------
         params : dict[str, ndarray]
             From :meth:`init_params` (float32 or float64; computation uses that dtype).
-        batch : mapping
+        batch : mapping or PreparedCells
             ``{"edges": int [B, E, 3] | [B, C, E, 3]}`` or
-            ``{"adj": [B, N, N] | [B, C, N, N], "node_ops": int [B, N] | [B, C, N]}``.
+            ``{"adj": [B, N, N] | [B, C, N, N], "node_ops": int [B, N] | [B, C, N]}``, or
+            a mini-batch ``take(idx)`` of :meth:`prepare_batch` (already validated).
         train : bool
             Training mode: dropout on in the head.
         rng : Generator, int or None
@@ -639,7 +705,10 @@ class GATESModel(ScoreModel):
         """
         be = resolve_backend(backend)
         dtype = self.check_params(params)
-        cells = self.check_batch(batch)
+        if isinstance(batch, PreparedCells) and batch.model is self:
+            cells, plans = batch.cells, batch.plans
+        else:
+            cells, plans = self.check_batch(batch), None
         b = self._batch_size(cells)
         if b == 0:
             raise ParameterError("GATESModel: the batch is empty (B = 0).")
@@ -651,18 +720,22 @@ class GATESModel(ScoreModel):
             mask_seed = int(as_rng(rng).integers(0, 2 ** 63 - 1))
         slices = chunk_slices(b, self.chunk_size)
         n_jobs = resolve_n_jobs(self.n_jobs)
+        if plans is not None and len(slices) == 1:
+            cells = plans  # the whole batch, already compressed
 
         with single_threaded_blas():
             shared = self._shared_forward(params, be)
 
             def run(i: int):
                 sl = slices[i]
+                encode = lambda: self._encode_chunk(params, shared, cells, sl, be)  # noqa: E731
                 if mask_seed is not None:
-                    m = self.head.draw_masks(np.random.default_rng([mask_seed, i]),
-                                             sl.stop - sl.start, dtype)
+                    # the masks (NumPy's generator releases the GIL) are drawn beside the encoder
+                    (x, enc), m = run_pair(encode, lambda: self.head.draw_masks(
+                        np.random.default_rng([mask_seed, i]), sl.stop - sl.start, dtype), n_jobs)
                 else:
                     m = None if masks is None else [mm[sl] for mm in masks]
-                x, enc = self._encode_chunk(params, shared, cells, sl, be)
+                    x, enc = encode()
                 out, hc = self.head.forward(params, x, train=train, masks=m, backend=be)
                 return out[:, 0], {"enc": enc, "head": hc}
 
@@ -694,7 +767,7 @@ class GATESModel(ScoreModel):
         def run(i: int):
             ch = cache["chunks"][i]
             gy = np.ascontiguousarray(g[slices[i]])[:, None]
-            d_x, head_grads = self.head.backward(gy, ch["head"])
+            d_x, head_grads = self.head.backward(gy, ch["head"], n_jobs=cache["n_jobs"])
             enc_grads, d_st, d_gates = self._encode_chunk_backward(params, shared, ch["enc"], d_x, be)
             head_grads.update(enc_grads)
             return head_grads, d_st, d_gates

@@ -444,8 +444,20 @@ class MLP(Layer):
         map_chunks(run, len(blocks), resolve_n_jobs(n_jobs, "MLP.predict"))
         return out
 
-    def backward(self, grad_y: np.ndarray, cache: dict, *,
-                 need_grad_x: bool = True) -> tuple[np.ndarray | None, Params]:
+    #: A layer's ``grad_w`` and ``grad_x`` products run on two threads (``n_jobs > 1``) from
+    #: this many multiply-adds each (below it a thread hand-off costs more than it saves).
+    PAIR_MIN_MACS = 1 << 21
+
+    def backward(self, grad_y: np.ndarray, cache: dict, *, need_grad_x: bool = True,
+                 n_jobs: int = 1) -> tuple[np.ndarray | None, Params]:
+        """Gradients of :meth:`forward` -> ``(grad_x or None, {parameter name: gradient})``.
+
+        With ``n_jobs > 1``, a layer with at least :attr:`PAIR_MIN_MACS` multiply-adds computes
+        ``grad_x`` (``nn.dense_backward_input``) on a second thread while this one computes
+        ``grad_w`` and ``grad_b``: the same kernels' results, so the same numbers.
+        """
+        from archmodel.nn.parallel import run_pair
+
         be = cache["be"]
         acts = cache["acts"]
         masks = cache["masks"]
@@ -457,9 +469,15 @@ class MLP(Layer):
             layer = self.layers[i]
             is_hidden = i < n_hidden
             mask = masks[i] if (masks is not None and is_hidden) else None
-            gx, gw, gb = be.nn.dense_backward(
-                g, acts[i], params[f"{layer.name}.weight"], acts[i + 1], is_hidden, mask,
-                need_grad_x or i > 0)
+            w = params[f"{layer.name}.weight"]
+            x, y = acts[i], acts[i + 1]
+            need = need_grad_x or i > 0
+            if need and n_jobs > 1 and x.shape[0] * w.size >= self.PAIR_MIN_MACS:
+                (_, gw, gb), gx = run_pair(
+                    lambda: be.nn.dense_backward(g, x, w, y, is_hidden, mask, False),
+                    lambda: be.nn.dense_backward_input(g, w, y, is_hidden, mask), n_jobs)
+            else:
+                gx, gw, gb = be.nn.dense_backward(g, x, w, y, is_hidden, mask, need)
             grads[f"{layer.name}.weight"] = gw
             grads[f"{layer.name}.bias"] = gb
             g = gx

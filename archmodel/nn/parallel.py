@@ -14,7 +14,7 @@ import contextlib
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
@@ -59,24 +59,53 @@ def chunk_slices(n_rows: int, chunk_rows: int) -> list[slice]:
     return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+def _in_worker(fn: Callable[[], T]) -> T:
+    prev = getattr(_local, "in_worker", False)
+    _local.in_worker = True
+    try:
+        return fn()
+    finally:
+        _local.in_worker = prev
+
+
 def map_chunks(fn: Callable[[int], T], n_chunks: int, n_jobs: int) -> list[T]:
     """``[fn(0), fn(1), ...]``, evaluated on up to ``n_jobs`` threads, results in order.
 
     Runs inline when ``n_jobs == 1``, there is one chunk, or we already are in a worker thread.
+    Otherwise the calling thread takes part: it runs chunk 0 while up to ``n_jobs - 1`` worker
+    threads start on the others, then runs every chunk that no worker has started yet (on a
+    busy machine a worker may wait long for a core; this thread never waits for work that has
+    not begun). Which thread runs a chunk changes no result.
     """
     if n_jobs <= 1 or n_chunks <= 1 or getattr(_local, "in_worker", False):
         return [fn(i) for i in range(n_chunks)]
+    pool = _pool(min(n_jobs, n_chunks) - 1)
+    futures = [pool.submit(_in_worker, lambda i=i: fn(i)) for i in range(1, n_chunks)]
+    try:
+        out = [_in_worker(lambda: fn(0))]
+        for i, fut in enumerate(futures, start=1):
+            out.append(_in_worker(lambda i=i: fn(i)) if fut.cancel() else fut.result())
+    except BaseException:
+        for fut in futures:
+            fut.cancel()
+        raise
+    return out
 
-    def run(i: int) -> T:
-        _local.in_worker = True
-        try:
-            return fn(i)
-        finally:
-            _local.in_worker = False
 
-    pool = _pool(min(n_jobs, n_chunks))
-    futures = [pool.submit(run, i) for i in range(n_chunks)]
-    return [f.result() for f in futures]
+def run_pair(first: Callable[[], T], second: Callable[[], Any], n_jobs: int) -> tuple[T, Any]:
+    """``(first(), second())``, with ``second`` on a worker thread while this thread runs
+    ``first`` (``n_jobs > 1``, outside a worker); if no worker has started ``second`` by then,
+    this thread runs it. Both must release the GIL to gain anything (NumPy, BLAS, the
+    ``nogil`` Numba kernels); which thread runs what changes no result."""
+    if n_jobs <= 1 or getattr(_local, "in_worker", False):
+        return first(), second()
+    fut = _pool(1).submit(_in_worker, second)
+    try:
+        a = _in_worker(first)
+    except BaseException:
+        fut.cancel()
+        raise
+    return a, (_in_worker(second) if fut.cancel() else fut.result())
 
 
 def single_threaded_blas() -> contextlib.AbstractContextManager:

@@ -46,6 +46,10 @@ class ScoreModel(Protocol):
 
     def backward(self, cache: Any, grad_scores: np.ndarray) -> Params: ...
 
+    # optional: ``prepare_batch(batch_arrays)`` returns an object whose ``take(idx)`` is the
+    # mini-batch of rows ``idx`` as ``forward`` accepts it (validated once, work shared
+    # between epochs); without it :func:`take_rows` slices the mapping.
+
 
 def take_rows(batch: Mapping[str, np.ndarray], idx: np.ndarray | slice) -> dict[str, np.ndarray]:
     """``{k: v[idx]}`` for every array of a batch mapping."""
@@ -113,6 +117,12 @@ def fit_scores(model: ScoreModel, params: Params, batch_arrays: Mapping[str, np.
         raise ParameterError(f"fit_scores: y must have {n} rows (the batch size); got shape {y.shape}.")
     rng = as_rng(rng)
     history: list[float] = []
+    prepare = getattr(model, "prepare_batch", None)
+    if callable(prepare):
+        take = prepare(batch_arrays).take
+    else:
+        def take(idx: np.ndarray) -> dict[str, np.ndarray]:
+            return take_rows(batch_arrays, idx)
     with single_threaded_blas():
         for epoch in range(1, epochs + 1):
             order = rng.permutation(n) if shuffle else np.arange(n)
@@ -121,7 +131,7 @@ def fit_scores(model: ScoreModel, params: Params, batch_arrays: Mapping[str, np.
                 idx = order[start:start + batch_size]
                 if drop_last and idx.size < batch_size and count > 0:
                     break
-                sub = take_rows(batch_arrays, idx)
+                sub = take(idx)
                 scores, cache = model.forward(params, sub, train=True, rng=rng, backend=backend)
                 loss, dscores = loss_fn(scores, y[idx], rng)
                 loss = float(loss)

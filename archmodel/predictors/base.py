@@ -174,7 +174,8 @@ class Predictor:
         self._initialize(sp, rng)
         batch = self._encode(sp, archs)
         loss_fn = self._loss_fn()
-        opt = Adam(lr=self.lr, weight_decay=self.weight_decay, backend=self.backend)
+        opt = Adam(lr=self.lr, weight_decay=self.weight_decay, backend=self.backend,
+                   n_jobs=getattr(self, "n_jobs", None))
         t0 = time.perf_counter()
         self.history_ = fit_scores(self.model_, self.params_, batch, y.astype(dtype), loss_fn, opt,
                                    epochs=self.epochs, batch_size=self.batch_size, rng=rng,

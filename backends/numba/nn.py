@@ -48,10 +48,10 @@ def _dense_fwd(x, w, b, has_b, relu, mask, has_mask):  # pragma: no cover - jitt
 
 
 @njit(error_model="numpy")
-def _dense_bwd(gy, x, w, y, relu, mask, has_mask, need_gx):  # pragma: no cover - jitted
+def _masked_grad(gy, y, relu, mask, has_mask):  # pragma: no cover - jitted
+    """``gy`` times the dropout mask and the ReLU's derivative (where ``relu``)."""
     m, n = gy.shape
     g = np.empty_like(gy)
-    gb = np.zeros(n, dtype=gy.dtype)
     for i in range(m):
         for j in range(n):
             v = gy[i, j]
@@ -60,13 +60,28 @@ def _dense_bwd(gy, x, w, y, relu, mask, has_mask, need_gx):  # pragma: no cover 
             if relu and not y[i, j] > 0:
                 v = 0
             g[i, j] = v
-            gb[j] += v
+    return g
+
+
+@njit(error_model="numpy")
+def _dense_bwd(gy, x, w, y, relu, mask, has_mask, need_gx):  # pragma: no cover - jitted
+    g = _masked_grad(gy, y, relu, mask, has_mask)
+    m, n = g.shape
+    gb = np.zeros(n, dtype=gy.dtype)
+    for i in range(m):
+        for j in range(n):
+            gb[j] += g[i, j]
     gw = np.dot(x.T, g)
     if need_gx:
         gx = np.dot(g, w.T)
     else:
         gx = np.empty((0, 0), dtype=gy.dtype)
     return gx, gw, gb
+
+
+@njit(error_model="numpy")
+def _dense_bwd_x(gy, w, y, relu, mask, has_mask):  # pragma: no cover - jitted
+    return np.dot(_masked_grad(gy, y, relu, mask, has_mask), w.T)
 
 
 def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
@@ -101,6 +116,14 @@ def dense_backward(grad_y: np.ndarray, x: np.ndarray, w: np.ndarray, y: np.ndarr
     gx, gw, gb = _dense_bwd(_c(grad_y), _c(x), _c(w), _c(y), bool(relu),
                             _c(mask) if has_m else _empty2(x.dtype), has_m, bool(need_grad_x))
     return (gx if need_grad_x else None), gw, gb
+
+
+def dense_backward_input(grad_y: np.ndarray, w: np.ndarray, y: np.ndarray, relu: bool,
+                         mask: np.ndarray | None) -> np.ndarray:
+    """``grad_x`` of :func:`dense_forward` alone (the same array :func:`dense_backward` returns)."""
+    has_m = mask is not None
+    return _dense_bwd_x(_c(grad_y), _c(w), _c(y), bool(relu),
+                        _c(mask) if has_m else _empty2(grad_y.dtype), has_m)
 
 
 # ----------------------------------------------------------------------------- activations

@@ -103,6 +103,21 @@ def dense_backward(grad_y: np.ndarray, x: np.ndarray, w: np.ndarray, y: np.ndarr
     return linear_backward(g, x, w, need_grad_x)
 
 
+def dense_backward_input(grad_y: np.ndarray, w: np.ndarray, y: np.ndarray, relu: bool,
+                         mask: np.ndarray | None) -> np.ndarray:
+    """``grad_x`` of :func:`dense_forward` alone: the array :func:`dense_backward` returns
+    first, computed the same way (so a caller can compute it beside ``grad_w``).
+
+    Returns
+    -------
+    grad_x : ndarray [M, K]
+    """
+    g = grad_y if mask is None else grad_y * mask
+    if relu:
+        g = np.where(y > 0, g, 0).astype(y.dtype, copy=False)
+    return g @ w.T
+
+
 # ----------------------------------------------------------------------------- activations
 def relu_forward(x: np.ndarray) -> np.ndarray:
     """``max(x, 0)``, any shape."""
