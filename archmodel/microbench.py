@@ -65,19 +65,54 @@ def sample_cells(n: int, *, rng: int = 0) -> list[tuple[str, str, str]]:
     return out
 
 
+def train_job(job: tuple[str, int], *, protocol: dict[str, Any], train: Callable[..., dict] | None = None,
+              backend: str | None = None) -> dict:
+    """Train one (cell, seed) of ``protocol``: the task of :func:`run` (a pure function of its
+    arguments, so a run repeated after a lost worker gives the same accuracies)."""
+    if train is None:
+        from archmodel.cli.net import train_arch as train
+    arch, seed = job
+    extra = {} if backend is None else {"backend": backend}
+    return train(arch, data=protocol["data"], input_size=protocol["input_size"], C=protocol["C"],
+                 N=protocol["N"], epochs=protocol["epochs"], batch_size=protocol["batch_size"],
+                 lr=protocol["lr"], seed=seed, **extra)
+
+
 def run(output: str | os.PathLike, *, protocol: dict[str, Any] | None = None,
         train: Callable[..., dict] | None = None, limit: int | None = None,
-        progress: Callable[[int, int], None] | None = None) -> int:
+        progress: Callable[[int, int], None] | None = None, backend: str | None = None,
+        engine: str = "local", scheduler: Any = None) -> int:
     """Train every (cell, seed) of ``protocol`` not yet in ``output``; returns rows added.
 
     The file's first line is ``# archmodel-microbench {protocol json}``; a file with another
-    protocol is refused. Rows are appended with one ``write`` each; a partial last line is
-    dropped before resuming.
+    protocol is refused. Rows are appended with one ``write`` each, in the job order
+    (seed-major), as the runs finish; a partial last line is dropped before resuming.
+
+    Parameters
+    ----------
+    output : path
+    protocol : dict, optional
+        Default :data:`PROTOCOL`.
+    train : callable, optional
+        Replacement for :func:`archmodel.cli.net.train_arch` (same keywords).
+    limit : int, optional
+        Train at most this many runs.
+    progress : callable, optional
+        ``progress(job number, number of jobs)`` after each row written.
+    backend : str, optional
+        Kernel backend of the training runs (default: the configured one).
+    engine : {'local', 'dask'}
+        Where the runs are trained (:func:`archmodel.distributed.map_chunks`, one run per
+        task); the rows are written here in the same order either way.
+    scheduler : str, distributed.Client, cluster or None
+        With ``engine='dask'``: a scheduler address, a client or a cluster; None starts a
+        LocalCluster (2 worker processes, 1 thread each).
     """
-    from archmodel.cli.net import train_arch
+    import contextlib
+
+    from archmodel.distributed import map_chunks
 
     proto = dict(PROTOCOL if protocol is None else protocol)
-    train = train or train_arch
     path = Path(output)
     magic = "# archmodel-microbench "
     done: set[tuple[str, int]] = set()
@@ -101,25 +136,25 @@ def run(output: str | os.PathLike, *, protocol: dict[str, Any] | None = None,
     jobs = [(c, s) for c in cells for s in proto["seeds"]]
     # seed-major order: every cell gets its first seed before any gets its second
     jobs.sort(key=lambda j: proto["seeds"].index(j[1]))
+    todo = [(i, cell, seed) for i, (cell, seed) in enumerate(jobs, 1) if (cell[0], seed) not in done]
+    if limit is not None:
+        todo = todo[:max(int(limit), 0)]
     added = 0
     fd = os.open(path, os.O_WRONLY | os.O_APPEND)
     try:
-        for i, ((arch, key, role), seed) in enumerate(jobs, 1):
-            if (arch, seed) in done:
-                continue
-            if limit is not None and added >= limit:
-                break
-            r = train(arch, data=proto["data"], input_size=proto["input_size"], C=proto["C"],
-                      N=proto["N"], epochs=proto["epochs"], batch_size=proto["batch_size"],
-                      lr=proto["lr"], seed=seed)
-            buf = io.StringIO()
-            csv.writer(buf, lineterminator="\n").writerow(
-                [arch, key, role, seed, repr(r["test_accuracy"]), repr(r["val_accuracy"]),
-                 f"{r['train_seconds']:.3f}", r["params"]])
-            os.write(fd, buf.getvalue().encode())
-            added += 1
-            if progress is not None:
-                progress(i, len(jobs))
+        results = map_chunks(train_job, [(cell[0], seed) for _, cell, seed in todo], name="microbench",
+                             kwargs={"protocol": proto, "train": train, "backend": backend},
+                             engine=engine, scheduler=scheduler)
+        with contextlib.closing(results):
+            for (i, (arch, key, role), seed), r in zip(todo, results):
+                buf = io.StringIO()
+                csv.writer(buf, lineterminator="\n").writerow(
+                    [arch, key, role, seed, repr(r["test_accuracy"]), repr(r["val_accuracy"]),
+                     f"{r['train_seconds']:.3f}", r["params"]])
+                os.write(fd, buf.getvalue().encode())
+                added += 1
+                if progress is not None:
+                    progress(i, len(jobs))
     finally:
         os.close(fd)
     return added

@@ -705,7 +705,10 @@ def score_file(archs: Sequence[Any], output: "os.PathLike[str] | str", *,
     progress : callable, optional
         ``progress(done, total, arch)`` after each architecture (skipped ones included).
     compute : callable, optional
-        Replacement for :func:`compute_proxies` (same signature), for tests.
+        Replacement for :func:`compute_proxies` (same signature). The Dask engine
+        (:func:`archmodel.distributed.zeroshot_file`) passes one that fetches the rows computed
+        on workers; tests pass stand-ins. The rows already in ``output`` are read with
+        ``_read_score_file``, which that engine uses too.
 
     Returns
     -------

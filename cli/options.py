@@ -14,6 +14,48 @@ def seed_option(default: int | None = 0) -> Callable:
     return click.option("--seed", type=int, default=default, show_default=True, help="Random seed.")
 
 
+def engine_options(f: Callable) -> Callable:
+    """``--engine {local,dask}`` and ``--scheduler ADDRESS``: where an embarrassingly parallel
+    command runs its tasks (:func:`archmodel.distributed.map_chunks`). The command receives
+    ``engine`` and ``scheduler`` and passes them through :func:`engine_settings`."""
+    from archmodel.distributed import ENGINES
+
+    f = click.option("--scheduler", metavar="ADDRESS", default=None,
+                     help="Dask scheduler to run on (e.g. tcp://10.0.0.5:8786), with --engine dask. "
+                          "Default: a LocalCluster on this machine (2 worker processes, 1 thread each).")(f)
+    f = click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True,
+                     help="Run the work in this process, or on a Dask cluster (needs the extra "
+                          "'archmodel[dask]'). Results are the same, in input order.")(f)
+    return f
+
+
+def engine_settings(engine: str, scheduler: str | None) -> dict[str, Any]:
+    """Check ``--engine``/``--scheduler`` and return ``{"engine": ..., "scheduler": ...}``.
+
+    Raises
+    ------
+    click.UsageError
+        ``--scheduler`` without ``--engine dask``.
+    click.ClickException
+        ``--engine dask`` without dask.distributed installed (names the extra to install).
+    """
+    if scheduler is not None and engine != "dask":
+        raise click.UsageError("--scheduler needs --engine dask")
+    if engine == "dask":
+        import logging
+
+        from archmodel.distributed import require_dask
+        from archmodel.errors import MissingDependencyError
+
+        try:
+            require_dask()
+        except MissingDependencyError as exc:
+            raise click.ClickException(f"--engine dask: {exc}") from None
+        # Dask logs at INFO by its own configuration; follow the command's -v/-q level instead
+        logging.getLogger("distributed").setLevel(logging.getLogger().getEffectiveLevel())
+    return {"engine": engine, "scheduler": scheduler}
+
+
 def emit_json(obj: Any) -> None:
     """Write one JSON document to stdout."""
     click.echo(json.dumps(obj, indent=2, sort_keys=False, default=_default))

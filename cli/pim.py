@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from archmodel.cli.options import ProgressBar, emit_json, json_option
+from archmodel.cli.options import ProgressBar, emit_json, engine_options, engine_settings, json_option
 
 
 def _parse_value(text: str) -> Any:
@@ -157,6 +157,16 @@ def accuracy_cmd(network: str, hardware: str, sets: tuple[str, ...], draws: int,
                f"draw(s) ({doc['n_test']} test images); float {res.float_:.4f}, quantised digital {res.digital:.4f}")
 
 
+def sweep_rows(part: list[dict[str, Any]], *, network: Any, base: dict, backend: str | None) -> list[list[Any]]:
+    """CSV rows (the swept values, then :data:`_CSV_FIELDS`) of one chunk of configurations
+    (the task of ``pim sweep``: one :func:`archmodel.pim.simulate_batch` call)."""
+    from archmodel.pim import simulate_batch
+
+    res = simulate_batch(network, base=base, overrides=part, backend=backend)
+    return [list(combo.values()) + [getattr(res, f)[i].item() for f in _CSV_FIELDS]
+            for i, combo in enumerate(part)]
+
+
 @pim.command("sweep")
 @click.option("--network", "network", default="vgg8", show_default=True,
               help="Built-in network, a JSON layer-list file or a saved archmodel network (.npz).")
@@ -168,29 +178,46 @@ def accuracy_cmd(network: str, hardware: str, sets: tuple[str, ...], draws: int,
 @click.option("--output", "-o", "output", type=click.Path(dir_okay=False), default=None,
               help="CSV file to write (atomically); default: stdout.")
 @click.option("--chunk", type=click.IntRange(min=1), default=256, show_default=True,
-              help="Configurations per kernel call (progress granularity).")
+              help="Configurations per kernel call and per task (progress granularity).")
 @click.option("--backend", type=click.Choice(["numpy", "numba"]), default=None, help="Kernel backend.")
+@engine_options
 @click.pass_context
 def sweep_cmd(ctx: click.Context, network: str, hardware: str, grid: tuple[str, ...], output: str | None,
-              chunk: int, backend: str | None) -> None:
-    """Evaluate the cartesian product of --grid values; one CSV row per configuration."""
+              chunk: int, backend: str | None, engine: str, scheduler: str | None) -> None:
+    """Evaluate the cartesian product of --grid values; one CSV row per configuration.
+
+    With --engine dask the chunks of configurations are evaluated on a Dask cluster (a
+    --network file is read by the workers at the same path); the rows are the same, in the
+    same order.
+    """
+    import contextlib
+    import os
+
+    from archmodel.distributed import map_chunks
+    from archmodel.errors import ArchModelError
     from archmodel.io import atomic_write
-    from archmodel.pim import simulate_batch
     from archmodel.pim.spec import load_hardware
 
+    settings = engine_settings(engine, scheduler)
     axes = parse_grid(grid)
     base = _wrap(load_hardware, hardware)
     keys = [k for k, _ in axes]
     combos = [dict(zip(keys, vals)) for vals in itertools.product(*(v for _, v in axes))]
+    chunks = [combos[s:s + chunk] for s in range(0, len(combos), chunk)]
+    if isinstance(network, str) and os.path.isfile(network):
+        network = os.path.abspath(network)  # workers may run in another folder
     quiet = bool(ctx.obj.get("quiet")) if isinstance(ctx.obj, dict) else False
     rows: list[list[Any]] = []
-    with ProgressBar("pim sweep", total=len(combos), enabled=not quiet) as bar:
-        for start in range(0, len(combos), chunk):
-            part = combos[start:start + chunk]
-            res = _wrap(simulate_batch, network, base=base, overrides=part, backend=backend)
-            for i, combo in enumerate(part):
-                rows.append([combo[k] for k in keys] + [getattr(res, f)[i].item() for f in _CSV_FIELDS])
-            bar.update(len(part))
+    try:
+        with ProgressBar("pim sweep", total=len(combos), enabled=not quiet) as bar, \
+                contextlib.closing(map_chunks(sweep_rows, chunks, kwargs={"network": network, "base": base,
+                                                                          "backend": backend},
+                                              name="pim-sweep", **settings)) as results:
+            for part_rows in results:
+                rows.extend(part_rows)
+                bar.update(len(part_rows))
+    except (ArchModelError, FileNotFoundError) as exc:
+        raise click.ClickException(str(exc)) from None
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(keys + list(_CSV_FIELDS))

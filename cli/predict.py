@@ -1,10 +1,10 @@
 """``archmodel train``, ``score`` and ``evaluate``: predictors from the shell."""
 from __future__ import annotations
 
-
 import click
 
-from archmodel.cli.options import ProgressBar, emit_json, json_option, read_arch_inputs
+from archmodel.cli.options import (ProgressBar, emit_json, engine_options, engine_settings, json_option,
+                                   read_arch_inputs)
 
 REPORT_ORDER = ["kendall_tau", "spearman", "pearson", "precision_at_top5pct", "precision_at_bottom5pct",
                 "n_at_5", "n_at_10", "br_at_5", "wr_at_5", "train_seconds", "score_seconds", "n_train", "n_test"]
@@ -73,20 +73,26 @@ def train(ctx, data, target, space, arch_column, train_size, encoder, loss, epoc
 @click.option("--input", "input_file", type=click.Path(dir_okay=False, allow_dash=True), default=None,
               help="File with one architecture per line ('-' = stdin).")
 @click.option("--onnx", "use_onnx", is_flag=True, help="MODEL is an .onnx file; score with onnxruntime.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4096, show_default=True,
+              help="Architectures per task and per model call (the same batch size gives the same scores "
+                   "on either engine; another one may change the last bit).")
+@engine_options
 @json_option
-def score(model, archs, input_file, use_onnx, as_json):
-    """Print one score per architecture (higher = predicted better), in input order."""
-    from archmodel.predictors import load_predictor
+@click.pass_context
+def score(ctx, model, archs, input_file, use_onnx, batch_size, engine, scheduler, as_json):
+    """Print one score per architecture (higher = predicted better), in input order.
 
-    items = read_arch_inputs(archs, input_file)
-    if use_onnx or model.endswith(".onnx"):
-        from archmodel.export import load_onnx_predictor
-
-        predictor = load_onnx_predictor(model)
-    else:
-        predictor = load_predictor(model)
+    With --engine dask the batches are scored on a Dask cluster (the workers read MODEL at the
+    same path); the scores are the same as with the local engine.
+    """
+    from archmodel.distributed import cached_predictor, score_archs
     from archmodel.spaces import get_space
 
+    settings = engine_settings(engine, scheduler)
+    if use_onnx and not model.endswith(".onnx"):
+        raise click.ClickException(f"--onnx: {model} must be named *.onnx (the loader is chosen by the file name)")
+    items = read_arch_inputs(archs, input_file)
+    predictor = cached_predictor(model, intra_op_num_threads=None)  # the local engine reuses it
     sp = get_space(predictor.space_)
     parsed = []
     for i, text in enumerate(items, start=1):
@@ -94,7 +100,9 @@ def score(model, archs, input_file, use_onnx, as_json):
             parsed.append(sp.parse(text))
         except ValueError as exc:
             raise click.ClickException(f"architecture {i} ({text[:60]!r}): {exc}") from None
-    scores = predictor.predict(parsed)
+    quiet = (ctx.obj or {}).get("quiet", False)
+    with ProgressBar("scoring", total=len(parsed), enabled=engine == "dask" and not quiet) as bar:
+        scores = score_archs(model, parsed, space=sp.name, batch_size=batch_size, progress=bar.update, **settings)
     if as_json:
         emit_json([float(s) for s in scores])
     else:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from archmodel.cli.options import ProgressBar, read_arch_inputs
+from archmodel.cli.options import ProgressBar, engine_options, engine_settings, read_arch_inputs
 
 
 @click.command()
@@ -29,26 +29,31 @@ from archmodel.cli.options import ProgressBar, read_arch_inputs
               help="Kernel backend (default: archmodel's configured one).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
               help="CSV file; rerunning with the same file resumes (rows already there are kept).")
+@click.option("--chunk", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Architectures per task (with --engine dask).")
+@engine_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def zeroshot(space: str, proxies: str, input_file: str | None, archs: tuple[str, ...], C: int,
              N: int, input_size: int, batch: int, data: str, seed: int, backend: str | None,
-             output: str, quiet: bool) -> None:
+             output: str, chunk: int, engine: str, scheduler: str | None, quiet: bool) -> None:
     """Score architectures with zero-cost proxies, one CSV row per architecture.
 
     The output starts with a settings line (``# archmodel-zeroshot {...}``) and a header
     ``arch,<proxies>``; rows are appended and flushed as they are computed. A rerun with the
     same --output skips the architectures already scored and refuses a file written with
-    different settings.
+    different settings. With --engine dask the architectures are scored on a Dask cluster
+    and the rows written here, in input order, as they arrive (the same rows as a local run).
     """
+    from archmodel.distributed import zeroshot_file
     from archmodel.errors import ArchModelError
-    from archmodel.zeroshot import score_file
 
+    settings = engine_settings(engine, scheduler)
     items = read_arch_inputs(archs, input_file)
     try:
         with ProgressBar("zeroshot", total=len(items), enabled=not quiet) as bar:
-            score_file(items, output, proxies=proxies, C=C, N=N, input_size=input_size,
-                       batch=batch, data=data, seed=seed, backend=backend, space=space,
-                       progress=lambda done, total, arch: bar.update(1))
+            zeroshot_file(items, output, proxies=proxies, C=C, N=N, input_size=input_size,
+                          batch=batch, data=data, seed=seed, backend=backend, space=space,
+                          progress=lambda done, total, arch: bar.update(1), chunk=chunk, **settings)
     except ArchModelError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {output}", err=True)

@@ -11,9 +11,11 @@ import sys
 import numpy as np
 import pytest
 
-distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed (extra 'dask')")
+distributed = __import__("conftest").require_module("distributed", "dask")  # skips locally, fails under CI
 
-from distributed import Client, LocalCluster, WorkerPlugin  # noqa: E402
+from distributed import WorkerPlugin  # noqa: E402
+
+from conftest import two_worker_client  # noqa: E402
 
 from archmodel.errors import InvalidArchitectureError, ParameterError  # noqa: E402
 from archmodel.spaces import get_space  # noqa: E402
@@ -41,12 +43,8 @@ def model_path(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
-    c = Client(cluster)
-    c.wait_for_workers(2, timeout=60)
-    yield c
-    c.close()
-    cluster.close()
+    with two_worker_client() as c:
+        yield c
 
 
 def _local(model_path: str, archs, batch_size: int) -> np.ndarray:
@@ -137,14 +135,15 @@ def test_starts_its_own_local_cluster(model_path):
 
 
 class KillFirstScoringTask(WorkerPlugin):
-    """Logs every scoring task a worker starts; the first one ever started (cluster-wide, decided
-    by atomically creating a marker file) kills its own worker process."""
+    """Logs every task whose key starts with ``prefix`` (default: scoring tasks) that a worker
+    starts; the first one ever started (cluster-wide, decided by atomically creating a marker
+    file) kills its own worker process. With the marker file already there it only logs."""
 
-    def __init__(self, marker: str, log: str) -> None:
-        self.marker, self.log = marker, log
+    def __init__(self, marker: str, log: str, prefix: str = "archmodel-score-") -> None:
+        self.marker, self.log, self.prefix = marker, log, prefix
 
     def transition(self, key, start, finish, **kwargs):
-        if finish != "executing" or not str(key).startswith("archmodel-score-"):
+        if finish != "executing" or not str(key).startswith(self.prefix):
             return
         with open(self.log, "a", encoding="utf-8") as fh:
             fh.write(f"{key} {os.getpid()}\n")
@@ -164,19 +163,13 @@ def test_killed_worker_loses_and_duplicates_nothing(model_path, tmp_path):
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
     marker, log = tmp_path / "killed", tmp_path / "started.log"
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0")
-    c = Client(cluster)
-    try:
-        c.wait_for_workers(2, timeout=60)
+    with two_worker_client() as c:
         c.register_plugin(KillFirstScoringTask(str(marker), str(log)), name="kill-once")
         pids_before = set(c.run(os.getpid).values())
         sp = get_space("nb201")
         archs = sp.sample(2000, 11)
         got = score_dask(model_path, archs, scheduler=c, batch_size=100)
         pids_after = set(c.run(os.getpid).values())
-    finally:
-        c.close()
-        cluster.close()
     assert marker.exists(), "no worker was killed"
     killed_key, killed_pid = marker.read_text().split()
     assert int(killed_pid) in pids_before and int(killed_pid) not in pids_after
@@ -196,3 +189,47 @@ def test_missing_dask_names_the_extra(model_path):
     r = subprocess.run([sys.executable, "-c", code, model_path], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("MissingDependencyError") and "pip install 'archmodel[dask]'" in r.stdout
+
+
+# ------------------------------------------------------------------------------------------
+# the engine under every job: archmodel.distributed.map_chunks
+# ------------------------------------------------------------------------------------------
+def test_map_chunks_dask_matches_local_in_input_order(client):
+    from archmodel.distributed import map_chunks
+
+    rng = np.random.default_rng(3)
+    chunks = [rng.standard_normal(int(n)) for n in rng.integers(1, 50, size=23)]
+    local = list(map_chunks(np.cumsum, chunks, kwargs={"dtype": np.float64}))
+    on_dask = list(map_chunks(np.cumsum, chunks, kwargs={"dtype": np.float64}, engine="dask",
+                              scheduler=client, name="test-cumsum"))
+    assert len(on_dask) == len(chunks) == 23
+    for a, b, c in zip(on_dask, local, chunks):
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, np.cumsum(c))  # each result belongs to its own chunk
+    assert list(map_chunks(np.cumsum, [], engine="dask", scheduler=client)) == []
+
+
+def test_map_chunks_errors(client):
+    from archmodel.distributed import map_chunks
+
+    with pytest.raises(ParameterError, match="'engine' parameter of map_chunks must be one of"):
+        next(map_chunks(np.cumsum, [[1]], engine="spark"))
+    with pytest.raises(ParameterError, match="a scheduler needs engine='dask'"):
+        next(map_chunks(np.cumsum, [[1]], scheduler=client))
+    with pytest.raises(ParameterError, match="scheduler must be None, an address"):
+        next(map_chunks(np.cumsum, [[1]], engine="dask", scheduler=3.5))
+    # a task's own error reaches the caller with its type (here: get_space's ParameterError)
+    results = map_chunks(get_space, ["nb201", "no-such-space"], engine="dask", scheduler=client)
+    assert next(results).name == "nb201"
+    with pytest.raises(ParameterError, match="Unknown search space 'no-such-space'"):
+        next(results)
+
+
+def test_map_chunks_missing_dask_names_the_extra(monkeypatch):
+    from archmodel.distributed import map_chunks
+    from archmodel.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "distributed", None)
+    with pytest.raises(MissingDependencyError, match=r"pip install 'archmodel\[dask\]'"):
+        next(map_chunks(np.cumsum, [[1]], engine="dask"))
+    assert list(map_chunks(np.cumsum, [[1, 2]]))[0].tolist() == [1, 3]  # the local engine needs no dask
