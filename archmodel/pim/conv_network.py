@@ -680,7 +680,8 @@ def sample_network_cells(model: QuantizedNetwork, rng: np.random.Generator | int
     from archmodel.pim.functional import sample_cells
 
     rng = np.random.default_rng(rng)
-    return {name: sample_cells(ent.programmed.levels, model.xb, rng) for name, ent in model.layers.items()}
+    return {name: sample_cells(ent.programmed.levels, model.xb, rng, chunk_bounds=ent.programmed.chunk_bounds)
+            for name, ent in model.layers.items()}
 
 
 def _check_model(model: Any, owner: str) -> None:

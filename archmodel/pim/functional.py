@@ -46,6 +46,8 @@ __all__ = [
     "crossbar_matmul",
     "kernel_levels",
     "rows_per_chunk",
+    "mnsim_adc",
+    "adc_range",
     "build_model",
     "forward_float",
     "forward_digital",
@@ -77,6 +79,12 @@ class CrossbarModel:
     g_max: float
     weight_bits: int
     activation_bits: int
+    #: ADC range rule: 'archmodel' (fixed power-of-two step) or 'mnsim' (calibrated layer range)
+    adc_rule: str = "archmodel"
+    #: variation draws: 'per_cell' or 'mnsim' (one deviation per level per weight-slice array)
+    variation_scope: str = "per_cell"
+    #: DACs per crossbar group (rows converted at once; MNSIM's ADC bit extension)
+    dacs: int = 128
 
     @property
     def max_level(self) -> int:
@@ -88,8 +96,8 @@ class CrossbarModel:
 
     @property
     def ideal(self) -> bool:
-        return (self.variation_model == "none" or self.sigma == 0.0) and self.p_stuck_hrs == 0.0 \
-            and self.p_stuck_lrs == 0.0
+        return (self.variation_model == "none" or (self.sigma == 0.0 and self.variation_scope == "per_cell")) \
+            and self.p_stuck_hrs == 0.0 and self.p_stuck_lrs == 0.0
 
 
 def crossbar_model(hardware: Any = "mnsim-default", **overrides: Any) -> CrossbarModel:
@@ -117,7 +125,9 @@ def crossbar_model(hardware: Any = "mnsim-default", **overrides: Any) -> Crossba
         p_stuck_hrs=float(d["stuck_at_hrs_rate"]), p_stuck_lrs=float(d["stuck_at_lrs_rate"]),
         g_min=1.0 / d["hrs_ohm"], g_max=1.0 / d["lrs_ohm"],
         weight_bits=spec["quantization"]["weight_bits"],
-        activation_bits=spec["quantization"]["activation_bits"])
+        activation_bits=spec["quantization"]["activation_bits"],
+        adc_rule=spec["adc"].get("rule", "archmodel"), variation_scope=var.get("scope", "per_cell"),
+        dacs=int(spec["pe"]["dacs_per_group"]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -185,7 +195,12 @@ class ProgrammedLayer:
     chunk_bounds : ndarray of int64, shape (C + 1,)
         Row chunks (one crossbar's rows each).
     adc_step : ndarray of float64, shape (C,)
-        ADC step of each chunk (power of two >= 1; see :func:`adc_steps`).
+        ADC step of each chunk (power of two >= 1; see :func:`adc_steps`; any positive value
+        under MNSIM's rule, :func:`mnsim_adc`).
+    adc_max : int or None
+        Largest ADC code of this layer (None: the crossbar model's ``adc_max_code``).
+    adc_gain : ndarray of float32, shape (C, 4), or None
+        MNSIM's float32 conversion factors (:func:`mnsim_adc`); None: archmodel's rule.
     """
 
     levels: np.ndarray
@@ -193,6 +208,8 @@ class ProgrammedLayer:
     offset: int
     chunk_bounds: np.ndarray
     adc_step: np.ndarray
+    adc_max: int | None = None
+    adc_gain: np.ndarray | None = None
     #: the kernel's weight array for the last device state seen (see :func:`kernel_levels`)
     _kernel: tuple = field(default=(), repr=False, compare=False)
 
@@ -216,6 +233,74 @@ def adc_steps(chunk_bounds: np.ndarray, xb: CrossbarModel) -> np.ndarray:
 def _chunks(k_total: int, rows_per_chunk: int) -> np.ndarray:
     b = list(range(0, k_total, rows_per_chunk)) + [k_total]
     return np.asarray(b, dtype=np.int64)
+
+
+#: MNSIM 2.0's ``point_shift`` of every layer (``network.get_net``: ``'point_shift': -2``)
+MNSIM_POINT_SHIFT = -2
+
+
+def adc_range(y: np.ndarray) -> float:
+    """MNSIM's calibrated range of a layer output: ``3 std(y) + |mean(y)|`` over all elements
+    (``std`` with ``ddof=1``, as ``torch.std``; MNSIM's ``QuantizeFunction`` on one batch)."""
+    y = np.asarray(y, dtype=np.float64)
+    if y.size < 2:
+        return float(abs(y.mean())) if y.size else 1.0
+    r = 3.0 * float(y.std(ddof=1)) + abs(float(y.mean()))
+    return r if r > 0 else 1.0
+
+
+def mnsim_adc(prog: ProgrammedLayer, xb: CrossbarModel, *, rows_used: int, w_scale: float, a_scale: float,
+              out_range: float) -> ProgrammedLayer:
+    """``prog`` with MNSIM 2.0's ADC rule (``quantize.py``, ``set_weights_forward``, ``SCALE``).
+
+    MNSIM scales each partial sum ``ps`` (one row chunk x input slice ``i`` x weight slice
+    ``j``) to the layer's calibrated output range ``R`` (``out_range``, :func:`adc_range`) as if
+    it were the most significant slice pair, and converts it with ``Q`` bits:
+
+        code = clip(rint(ps * s_w * s_a / R * 2**(E + t)), -(2**(Q-1) - 1), 2**(Q-1) - 1)
+
+    with ``E = (A - 1) dac_bits + (S - 1) cell_bits`` (``A`` input slices, ``S`` weight slices),
+    ``Q = adc_bits + max(ceil(log2(rows_used / dacs)), 0)`` (rows of one crossbar read in
+    ``rows_used / dacs`` rounds, MNSIM's ``extend_ADC_bitwidth``; 6 + 1 for 252 or 256 rows over
+    128 DACs), ``t = point_shift + Q - 1`` and ``point_shift = floor(-2 + log2(C) / 2)`` for
+    ``C`` row chunks. The arithmetic is MNSIM's: float32, in its order of operations, round
+    half to even (kernel argument ``adc_gain``). The code stands for ``code * step`` with
+    ``step = R / (s_w s_a 2**(E + t))`` in units of ``ps``.
+
+    Parameters
+    ----------
+    prog : ProgrammedLayer
+    xb : CrossbarModel
+    rows_used : int
+        Rows of one crossbar the layer maps: ``floor(rows / k**2) k**2`` for a conv (even if it
+        has fewer channels, as MNSIM), ``min(K, rows)`` for a fully connected layer.
+    w_scale, a_scale : float
+        Weight and input quantisation scales (real value of one integer step).
+    out_range : float
+        The layer's calibrated output range ``R`` (> 0).
+
+    Returns
+    -------
+    ProgrammedLayer
+        A copy sharing the levels, with ``adc_step``, ``adc_max`` and ``adc_gain`` set.
+    """
+    import dataclasses
+
+    for name, v in (("w_scale", w_scale), ("a_scale", a_scale), ("out_range", out_range)):
+        if not (math.isfinite(v) and v > 0):
+            raise ParameterError(f"The {name!r} parameter of mnsim_adc must be a positive number. Got {v!r} instead.")
+    n_chunks = len(prog.chunk_bounds) - 1
+    n_in = -(-(xb.activation_bits - 1) // xb.dac_bits)
+    n_w = prog.levels.shape[2]
+    e = (n_in - 1) * xb.dac_bits + (n_w - 1) * xb.cell_bits
+    extend = max(math.ceil(math.log2(rows_used / xb.dacs)), 0)
+    q_bits = xb.adc_bits + extend
+    point_shift = math.floor(MNSIM_POINT_SHIFT + 0.5 * math.log2(n_chunks))
+    t = point_shift + q_bits - 1
+    gain = np.empty((n_chunks, 4), dtype=np.float32)
+    gain[:] = (w_scale, a_scale, out_range, 2.0 ** (e + t))
+    step = np.full(n_chunks, out_range / (w_scale * a_scale * 2.0 ** (e + t)))
+    return dataclasses.replace(prog, adc_step=step, adc_max=(1 << (q_bits - 1)) - 1, adc_gain=gain, _kernel=prog._kernel)
 
 
 def program_weights(w_int: np.ndarray, xb: CrossbarModel, rows_per_chunk: int | None = None) -> ProgrammedLayer:
@@ -253,8 +338,12 @@ def program_weights(w_int: np.ndarray, xb: CrossbarModel, rows_per_chunk: int | 
 _SAMPLE_CHUNK = 1 << 20
 
 
-def sample_cells(levels: np.ndarray, xb: CrossbarModel, rng: np.random.Generator | int | None) -> np.ndarray:
+def sample_cells(levels: np.ndarray, xb: CrossbarModel, rng: np.random.Generator | int | None, *,
+                 chunk_bounds: np.ndarray | None = None) -> np.ndarray:
     """Effective cell levels under conductance variation and stuck-at faults.
+
+    ``xb.variation_scope == 'mnsim'`` draws MNSIM 2.0's model instead (``Weight_update.py``,
+    see :func:`_mnsim_variation`); the stuck-at faults are drawn per cell in both scopes.
 
     A cell programmed to level ``v`` targets ``G(v) = G_min + v * dG`` with
     ``dG = (G_max - G_min) / (2**cell_bits - 1)``. Its resistance ``R = 1 / G(v)`` becomes
@@ -269,9 +358,11 @@ def sample_cells(levels: np.ndarray, xb: CrossbarModel, rng: np.random.Generator
 
     Parameters
     ----------
-    levels : ndarray of uint8, any shape
+    levels : ndarray of uint8, any shape; shape (n_arrays, K, S, N) for the 'mnsim' scope
     xb : CrossbarModel
     rng : Generator, int or None
+    chunk_bounds : ndarray of int64, shape (C + 1,), optional
+        Row chunks of ``levels`` (one crossbar each; 'mnsim' scope only; default one chunk).
 
     Returns
     -------
@@ -280,11 +371,14 @@ def sample_cells(levels: np.ndarray, xb: CrossbarModel, rng: np.random.Generator
     """
     rng = np.random.default_rng(rng)
     lev = np.ascontiguousarray(levels)
-    out = lev.astype(np.float32)
+    if xb.variation_scope == "mnsim" and xb.variation_model != "none":
+        out = _mnsim_variation(lev, xb, rng, chunk_bounds)
+    else:
+        out = lev.astype(np.float32)
     flat_in = lev.reshape(-1)
     flat = out.reshape(-1)
     n = flat.size
-    if xb.variation_model != "none" and xb.sigma > 0.0:
+    if xb.variation_scope == "per_cell" and xb.variation_model != "none" and xb.sigma > 0.0:
         dg = (xb.g_max - xb.g_min) / xb.max_level
         a = ((xb.g_min + np.arange(xb.max_level + 1) * dg) / dg).astype(np.float32)
         sig = np.float32(xb.sigma)
@@ -308,6 +402,44 @@ def sample_cells(levels: np.ndarray, xb: CrossbarModel, rng: np.random.Generator
             seg[u < ph] = 0.0
             seg[(u >= ph) & (u < pl)] = top
     out.flags.writeable = False  # a device state: read-only, so derived kernel arrays can be kept
+    return out
+
+
+def _mnsim_variation(lev: np.ndarray, xb: CrossbarModel, rng: np.random.Generator,
+                     chunk_bounds: np.ndarray | None) -> np.ndarray:
+    """MNSIM 2.0's variation model (``weight_update`` with ``is_Variation``).
+
+    Every weight-slice array (one sign array x one row chunk x one slice, all its columns) draws
+    one deviation per resistance level: the resistance ``R(v) = 1 / G(v)`` of level ``v``
+    becomes ``R(v) f_v``, ``f_v = 1 + sigma z_v`` ('gaussian_resistance', floored at 1e-3) or
+    ``exp(sigma z_v)`` ('lognormal'), and every cell of that level in the array reads
+    ``(G(v) / G_max) (2**cell_bits - 1) / f_v``: level 0 reads the HRS/LRS conductance ratio
+    (0.01 for MNSIM's 1 MOhm / 10 kOhm), not 0, as in MNSIM. Draw order: float64 normals of
+    shape (n_arrays, C, S, levels) in C order.
+    """
+    if lev.ndim != 4:
+        raise ParameterError(f"The 'mnsim' variation scope needs levels of shape (n_arrays, K, S, N). "
+                             f"Got shape {lev.shape} instead.")
+    n_arr, k_total, n_s, _ = lev.shape
+    bounds = np.asarray([0, k_total] if chunk_bounds is None else chunk_bounds, dtype=np.int64)
+    if bounds[0] != 0 or bounds[-1] != k_total or np.any(np.diff(bounds) <= 0):
+        raise ParameterError(f"The 'chunk_bounds' parameter must rise from 0 to {k_total}. Got {bounds.tolist()} instead.")
+    n_lev = xb.max_level + 1
+    dg = (xb.g_max - xb.g_min) / xb.max_level
+    g = xb.g_min + np.arange(n_lev) * dg
+    base = g / xb.g_max * xb.max_level                            # level read without variation
+    z = rng.standard_normal((n_arr, len(bounds) - 1, n_s, n_lev))
+    if xb.variation_model == "gaussian_resistance":
+        f = np.maximum(1.0 + xb.sigma * z, 1e-3)
+    else:
+        f = np.exp(xb.sigma * z)
+    table = (base / f).astype(np.float32)                         # (n_arrays, C, S, levels)
+    out = np.empty(lev.shape, dtype=np.float32)
+    s_idx = np.arange(n_s)[:, None]
+    for a in range(n_arr):
+        for c in range(len(bounds) - 1):
+            k0, k1 = bounds[c], bounds[c + 1]
+            out[a, k0:k1] = table[a, c][s_idx, lev[a, k0:k1]]
     return out
 
 
@@ -379,8 +511,13 @@ def crossbar_matmul(x_int: np.ndarray, prog: ProgrammedLayer, xb: CrossbarModel,
     be = get_backend(backend)
     w, coef = kernel_levels(prog, xb, cells)
     n_in = -(-(xb.activation_bits - 1) // xb.dac_bits)
-    out = be.pim.bitsliced_mvm(np.ascontiguousarray(x_int), w, coef,
-                               n_in, xb.dac_bits, prog.chunk_bounds, prog.adc_step, xb.adc_max_code)
+    adc_max = xb.adc_max_code if prog.adc_max is None else prog.adc_max
+    if prog.adc_gain is None:
+        out = be.pim.bitsliced_mvm(np.ascontiguousarray(x_int), w, coef,
+                                   n_in, xb.dac_bits, prog.chunk_bounds, prog.adc_step, adc_max)
+    else:
+        out = be.pim.bitsliced_mvm(np.ascontiguousarray(x_int), w, coef, n_in, xb.dac_bits, prog.chunk_bounds,
+                                   prog.adc_step, adc_max, prog.adc_gain)
     if prog.offset:
         out = out - float(prog.offset) * x_int.sum(axis=1, dtype=np.int64)[:, None].astype(np.float64)
     return out
@@ -396,7 +533,8 @@ class QuantizedModel:
     ``layers`` are the resolved layers; for each Conv/Linear layer ``i``: ``w_int[i]`` (K, N)
     integer weights (K ordered (c, kh, kw) for convs), ``w_scale[i]``, ``bias[i]`` (N,) and the
     input activation scale ``a_scale[i]`` fixed on calibration data; ``programmed[i]`` its
-    crossbar levels.
+    crossbar levels; ``out_range[i]`` the calibrated range of its product (used by MNSIM's
+    ADC rule).
     """
 
     layers: list[ResolvedLayer]
@@ -408,6 +546,8 @@ class QuantizedModel:
     a_scale: dict[int, float] = field(default_factory=dict)
     programmed: dict[int, ProgrammedLayer] = field(default_factory=dict)
     relu_last: bool = False
+    #: calibrated output range of each Conv/Linear product (MNSIM's ADC rule, :func:`adc_range`)
+    out_range: dict[int, float] = field(default_factory=dict)
 
 
 def _weight_matrix(layer: ResolvedLayer, w: np.ndarray) -> np.ndarray:
@@ -526,11 +666,13 @@ def _run(model: QuantizedModel, x: np.ndarray, mode: str, cells: Mapping[int, np
             l = r.layer
             if mode in ("float", "calibrate"):
                 a2 = im2col(a, l.kernel, l.stride, l.padding) if r.kind == "conv" else a.reshape(n, -1)
+                y = a2 @ model.w_float[i]
                 if mode == "calibrate":
                     t = (1 << (model.xb.activation_bits - 1)) - 1
                     m = float(np.max(np.abs(a2))) if a2.size else 0.0
                     model.a_scale[i] = m / t if m > 0 else 1.0
-                y = a2 @ model.w_float[i] + model.bias[i]
+                    model.out_range[i] = adc_range(y)
+                y = y + model.bias[i]
             else:
                 # quantise the activation map, then unfold it (the same integers as unfolding
                 # first: padding is 0 either way; 9x fewer roundings for 3x3 kernels)
@@ -543,7 +685,8 @@ def _run(model: QuantizedModel, x: np.ndarray, mode: str, cells: Mapping[int, np
                     if cells is not None:
                         c = cells.get(i)
                     elif rng is not None:
-                        c = sample_cells(model.programmed[i].levels, model.xb, rng)
+                        c = sample_cells(model.programmed[i].levels, model.xb, rng,
+                                         chunk_bounds=model.programmed[i].chunk_bounds)
                     else:
                         c = None
                     acc = crossbar_matmul(q, model.programmed[i], model.xb, c, backend=backend)
@@ -564,8 +707,27 @@ def _run(model: QuantizedModel, x: np.ndarray, mode: str, cells: Mapping[int, np
 
 
 def _calibrate(model: QuantizedModel, x: np.ndarray) -> None:
-    """Fix each Conv/Linear input scale, ``max |input| / T``, with a float pass over ``x``."""
+    """Fix each Conv/Linear input scale, ``max |input| / T``, and output range
+    (:func:`adc_range`) with a float pass over ``x``; then apply the spec's ADC rule."""
     _run(model, x, "calibrate")
+    _apply_adc_rule(model)
+
+
+def _rows_used(layer: ResolvedLayer, prog: ProgrammedLayer, xb: CrossbarModel) -> int:
+    """Rows of one crossbar a layer maps, as MNSIM counts them for its ADC bit extension."""
+    if layer.kind == "conv":
+        return _rows_per_chunk(layer, xb)
+    return min(int(prog.levels.shape[1]), xb.rows)
+
+
+def _apply_adc_rule(model: QuantizedModel) -> None:
+    """Under ``adc_rule == 'mnsim'`` give every crossbar layer MNSIM's ADC (:func:`mnsim_adc`)."""
+    if model.xb.adc_rule != "mnsim":
+        return
+    for i, prog in model.programmed.items():
+        model.programmed[i] = mnsim_adc(prog, model.xb, rows_used=_rows_used(model.layers[i], prog, model.xb),
+                                        w_scale=model.w_scale[i], a_scale=model.a_scale[i],
+                                        out_range=model.out_range[i])
 
 
 def forward_float(model: QuantizedModel, x: np.ndarray) -> np.ndarray:
@@ -594,7 +756,8 @@ def forward_pim(model: QuantizedModel, x: np.ndarray, cells: Mapping[int, np.nda
 def sample_model_cells(model: QuantizedModel, rng: np.random.Generator | int | None) -> dict[int, np.ndarray]:
     """One draw of effective cell levels for every crossbar layer (see :func:`sample_cells`)."""
     rng = np.random.default_rng(rng)
-    return {i: sample_cells(p.levels, model.xb, rng) for i, p in sorted(model.programmed.items())}
+    return {i: sample_cells(p.levels, model.xb, rng, chunk_bounds=p.chunk_bounds)
+            for i, p in sorted(model.programmed.items())}
 
 
 @dataclass
@@ -639,9 +802,11 @@ def with_crossbar(model: QuantizedModel, xb: CrossbarModel) -> QuantizedModel:
         raise ParameterError("with_crossbar keeps the bit widths; build a new model to change them.")
     new.w_int, new.w_scale, new.bias, new.w_float, new.a_scale = (model.w_int, model.w_scale, model.bias,
                                                                    model.w_float, model.a_scale)
+    new.out_range = model.out_range
     for i, r in enumerate(model.layers):
         if i in model.w_int:
             new.programmed[i] = program_weights(model.w_int[i], xb, _rows_per_chunk(r, xb))
+    _apply_adc_rule(new)
     return new
 
 

@@ -55,12 +55,19 @@ OVERRIDE_ALIASES: dict[str, tuple[str, ...]] = {
     "activation_bits": ("quantization.activation_bits",),
     "variation": ("device.variation.sigma",),
     "read_latency_s": ("device.read_latency_s",),
+    "adc_rule": ("adc.rule",),
+    "variation_model": ("device.variation.scope",),
 }
 
 _PLACEMENTS = {"hui": 0, "row-major": 1, "snake": 2}
 #: optional fields an override may add
-_OPTIONAL_LEAVES = frozenset(f"{c}.{k}" for c in ("adc", "dac") for k in ("power_w", "sample_rate_hz", "area_um2"))
+_OPTIONAL_LEAVES = frozenset({f"{c}.{k}" for c in ("adc", "dac") for k in ("power_w", "sample_rate_hz", "area_um2")}
+                             | {"adc.rule", "device.variation.scope"})
 _VARIATION_MODELS = ("none", "gaussian_resistance", "lognormal")
+#: ADC range rules of the functional simulation (docs/pim.md, "ADC range rule"); absent: "archmodel"
+ADC_RULES = ("archmodel", "mnsim")
+#: granularity of the conductance-variation draws (docs/pim.md, "Devices"); absent: "per_cell"
+VARIATION_SCOPES = ("per_cell", "mnsim")
 
 
 def _owner(spec: Mapping[str, Any]) -> str:
@@ -210,8 +217,10 @@ def validate_hardware(spec: Mapping[str, Any]) -> None:
     _known(spec, "device.read_power_model", {"lrs_fraction", "input_activity"})
     _num(spec, "device.read_power_model.lrs_fraction", 0.0, 1.0)
     _num(spec, "device.read_power_model.input_activity", 0.0, 1.0)
-    _known(spec, "device.variation", {"model", "sigma"})
+    _known(spec, "device.variation", {"model", "sigma", "scope"})
     check_choice(_owner(spec), "device.variation.model", _get(spec, "device.variation.model"), _VARIATION_MODELS)
+    if "scope" in spec["device"]["variation"]:
+        check_choice(_owner(spec), "device.variation.scope", spec["device"]["variation"]["scope"], VARIATION_SCOPES)
     _num(spec, "device.variation.sigma", 0.0, 10.0)
     p_h = _num(spec, "device.stuck_at_hrs_rate", 0.0, 1.0)
     p_l = _num(spec, "device.stuck_at_lrs_rate", 0.0, 1.0)
@@ -230,7 +239,7 @@ def validate_hardware(spec: Mapping[str, Any]) -> None:
     for conv in ("dac", "adc"):
         allowed = {"bits", "extra_cycles", "table", "power_w", "sample_rate_hz", "area_um2"}
         if conv == "adc":
-            allowed |= {"full_scale_fraction"}
+            allowed |= {"full_scale_fraction", "rule"}
         _known(spec, conv, allowed)
         _num(spec, f"{conv}.bits", 1, 16, integer=True)
         _num(spec, f"{conv}.extra_cycles", 0, 64, integer=True)
@@ -242,6 +251,8 @@ def validate_hardware(spec: Mapping[str, Any]) -> None:
             _num(spec, f"{conv}.sample_rate_hz", 0.0, None, low_inclusive=False)
         interface_entry(spec, conv)  # bits inside the table range
     _num(spec, "adc.full_scale_fraction", 0.0, 1.0, low_inclusive=False)
+    if "rule" in spec["adc"]:
+        check_choice(_owner(spec), "adc.rule", spec["adc"]["rule"], ADC_RULES)
 
     _known(spec, "pe", {"crossbar_groups", "dacs_per_group", "adcs_per_group"})
     _num(spec, "pe.crossbar_groups", 1, 4096, integer=True)

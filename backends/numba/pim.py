@@ -42,7 +42,8 @@ _HELPERS = (
     "_inputs_ready", "_acc_lat", "cost_model", "cost_model_batch",
 )
 
-_g: dict = {"math": math, "np": np}
+# __name__ lets Numba's disk cache rebuild the kernels' environment (it imports this module)
+_g: dict = {"math": math, "np": np, "__name__": __name__}
 for _name in dir(_ref):
     if _name.isupper():
         _g[_name] = getattr(_ref, _name)
@@ -50,8 +51,8 @@ for _name in _HELPERS:
     _fn = getattr(_ref, _name)
     _clone = types.FunctionType(_fn.__code__, _g, _fn.__name__, _fn.__defaults__, _fn.__closure__)
     _clone.__doc__ = _fn.__doc__
-    # cache=False: these functions are rebuilt at import time from another module's code
-    _g[_name] = njit(cache=False)(_clone)
+    # cached like the other kernels: the cache is keyed by the reference file (backends/numpy/pim.py)
+    _g[_name] = njit(_clone)
 
 _ceil_div = _g["_ceil_div"]
 pe_latency_parts = _g["pe_latency_parts"]
@@ -64,8 +65,20 @@ cost_model_batch = _g["cost_model_batch"]
 _BLOCK = 16  # output rows processed together, so each weight row is reused from cache
 
 
+@njit
+def _rint_half_even(v):
+    """Round a float32 to the nearest integer, ties to even (``np.rint``, ``torch.round``);
+    returned as float64 (exact)."""
+    t = float(v)
+    r = math.floor(t + 0.5)
+    if r - t == 0.5 and r % 2.0 != 0.0:
+        r -= 1.0
+    return r
+
+
 @njit(parallel=True)
-def _mvm_kernel(x, wf, s_count, n_count, coef, n_in_slices, dac_bits, chunk_bounds, adc_step, adc_max):
+def _mvm_kernel(x, wf, s_count, n_count, coef, n_in_slices, dac_bits, chunk_bounds, adc_step, adc_max,
+                adc_gain, mnsim):
     p_count = x.shape[0]
     sn = s_count * n_count
     out = np.zeros((p_count, n_count))
@@ -83,6 +96,10 @@ def _mvm_kernel(x, wf, s_count, n_count, coef, n_in_slices, dac_bits, chunk_boun
             k0 = chunk_bounds[c]
             k1 = chunk_bounds[c + 1]
             step = adc_step[c]
+            g0 = adc_gain[c, 0]
+            g1 = adc_gain[c, 1]
+            g2 = adc_gain[c, 2]
+            g3 = adc_gain[c, 3]
             for i in range(n_in_slices):
                 acc[:, :] = 0.0
                 any_active = False
@@ -119,7 +136,10 @@ def _mvm_kernel(x, wf, s_count, n_count, coef, n_in_slices, dac_bits, chunk_boun
                         cs = coef[s] * shift
                         base = s * n_count
                         for n in range(n_count):
-                            q = math.floor(acc[b, base + n] / step + 0.5)
+                            if mnsim:
+                                q = _rint_half_even(((acc[b, base + n] * g0) * g1) / g2 * g3)
+                            else:
+                                q = math.floor(acc[b, base + n] / step + 0.5)
                             if q > adc_max:
                                 q = adc_max
                             elif q < -adc_max:
@@ -493,14 +513,15 @@ def _exponents(values):
     return e, v < 0
 
 
-def bitsliced_mvm(x, w, coef, n_in_slices, dac_bits, chunk_bounds, adc_step, adc_max):
+def bitsliced_mvm(x, w, coef, n_in_slices, dac_bits, chunk_bounds, adc_step, adc_max, adc_gain=None):
     """Bit-sliced crossbar matrix product with an ADC on every partial sum (jitted).
 
     Same contract as ``archmodel.backends.numpy.pim.bitsliced_mvm``: ``x`` (P, K) signed integers,
     ``w`` (K, S, N) (float levels, or integer levels of any integer dtype), ``coef`` (S,),
     ``chunk_bounds`` (C + 1,), ``adc_step`` (C,); returns (P, N) float64. Integer levels
     (|w| < 2**8) with power-of-two ``coef`` and steps take the popcount path, anything else the
-    float path (module docstring); both give the reference's result.
+    float path (module docstring); both give the reference's result. ``adc_gain`` (C, 4)
+    selects MNSIM's float32 conversion (float path only; see the reference).
     """
     k_count, s_count, n_count = w.shape
     x = np.ascontiguousarray(x) if x.dtype.kind == "i" else np.ascontiguousarray(x, dtype=np.int64)
@@ -514,7 +535,12 @@ def bitsliced_mvm(x, w, coef, n_in_slices, dac_bits, chunk_bounds, adc_step, adc
         wf = np.ascontiguousarray(w, dtype=np.float32)
         integer = bool(wf.size) and _integer_levels(wf, float(1 << _MAX_PLANES))
     ce, se = _exponents(coef), _exponents(adc_step)
-    if integer and ce is not None and se is not None and x.shape[0] > 0 and w.size:
+    mnsim = adc_gain is not None
+    if mnsim:
+        gain = np.ascontiguousarray(adc_gain, dtype=np.float32).reshape(-1, 4)
+    else:
+        gain = np.ones((max(chunk_bounds.shape[0] - 1, 0), 4), dtype=np.float32)
+    if not mnsim and integer and ce is not None and se is not None and x.shape[0] > 0 and w.size:
         levels = _packed_levels(w if wf is None else wf, chunk_bounds, se[0], dac_bits)
         if levels is not None:
             n_groups = levels[0].shape[3]
@@ -525,4 +551,4 @@ def bitsliced_mvm(x, w, coef, n_in_slices, dac_bits, chunk_bounds, adc_step, adc
     if wf is None:
         wf = np.ascontiguousarray(w, dtype=np.float32)
     return _mvm_kernel(x, wf.reshape(k_count, s_count * n_count), s_count, n_count, coef,
-                       int(n_in_slices), int(dac_bits), chunk_bounds, adc_step, float(adc_max))
+                       int(n_in_slices), int(dac_bits), chunk_bounds, adc_step, float(adc_max), gain, mnsim)

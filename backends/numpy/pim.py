@@ -972,7 +972,7 @@ def cost_model_batch(net, hws, totals, layers):
 # ============================================================================================
 # bit-sliced analog MVM (functional simulation)
 # ============================================================================================
-def bitsliced_mvm(x, w, coef, n_in_slices, dac_bits, chunk_bounds, adc_step, adc_max):
+def bitsliced_mvm(x, w, coef, n_in_slices, dac_bits, chunk_bounds, adc_step, adc_max, adc_gain=None):
     """Bit-sliced crossbar matrix product with an ADC on every partial sum.
 
     Every input ``x[p, k]`` (signed integer) is split into ``n_in_slices`` magnitude slices of
@@ -984,6 +984,11 @@ def bitsliced_mvm(x, w, coef, n_in_slices, dac_bits, chunk_bounds, adc_step, adc
 
     go through a signed ADC: ``q = clip(floor(ps / step_c + 1/2), -adc_max, adc_max) * step_c``,
     and are shifted and added: ``out[p, n] += coef[s] * 2**(i * dac_bits) * q``.
+
+    With ``adc_gain`` (MNSIM's ADC rule, docs/pim.md) the code is computed as MNSIM 2.0 computes
+    it, in float32 and in its order of operations,
+    ``code = rint(((ps * g0) * g1) / g2 * g3)`` (round half to even, every step rounded to
+    float32; ``g = adc_gain[c]``), then ``q = clip(code, -adc_max, adc_max) * step_c``.
 
     Parameters
     ----------
@@ -1000,6 +1005,9 @@ def bitsliced_mvm(x, w, coef, n_in_slices, dac_bits, chunk_bounds, adc_step, adc
         ADC step (LSB) of each chunk, in units of one cell level x one input level.
     adc_max : int
         Largest ADC code magnitude (2**(adc_bits - 1) - 1).
+    adc_gain : ndarray of float32, shape (C, 4), optional
+        Per chunk the factors of MNSIM's conversion (weight scale, input scale, layer range,
+        power of two); ``adc_step`` then holds the matching step ``g2 / (g0 g1 g3)``.
 
     Returns
     -------
@@ -1026,7 +1034,12 @@ def bitsliced_mvm(x, w, coef, n_in_slices, dac_bits, chunk_bounds, adc_step, adc
                 nz = d != 0.0
                 if nz.any():
                     acc[nz] += d[nz, None] * wf[k0 + kk][None, :]
-            q = np.clip(np.floor(acc.astype(np.float64) / step + 0.5), -adc_max, adc_max) * step
+            if adc_gain is None:
+                q = np.clip(np.floor(acc.astype(np.float64) / step + 0.5), -adc_max, adc_max) * step
+            else:
+                g = np.asarray(adc_gain[c], dtype=np.float32)
+                t = ((acc * g[0]) * g[1]) / g[2] * g[3]          # float32 throughout
+                q = np.clip(np.rint(t).astype(np.float64), -adc_max, adc_max) * step
             q = q.reshape(p_count, s_count, n_count)
             shift = float(2 ** (i * dac_bits))
             for s in range(s_count):
