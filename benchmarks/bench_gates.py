@@ -20,7 +20,7 @@ five GATES layers of 128, MLP head [300] * 5 with dropout 0.1):
 * fit = ``GATESPredictor().fit`` for 200 epochs on 1 % of NB201 (156 cells), in process after
   a warm-up fit (Numba compilation excluded); with ``--cli N`` also the README's main job,
   ``archmodel train ... --json``, in ``N`` fresh processes (wall time and its
-  ``train_seconds``; set ``ARCHMODEL_NUMBA_CACHE=1`` for a warm compile cache).
+  ``train_seconds``; the second and later runs load the kernels from the disk cache).
 
 Times are the median (and min) of repeated runs after warm-up. "Nominal GFLOP/s" divides the
 FLOPs of a plain dense implementation (every node of every cell through every matrix product;

@@ -12,8 +12,8 @@ from archmodel.export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False, writable=True),
               help="Output .onnx file (written atomically).")
 @click.option("--opset", type=click.IntRange(MIN_OPSET, MAX_OPSET), default=DEFAULT_OPSET, show_default=True,
-              help="ONNX default-domain opset (17 is written with IR version 8 and loads on "
-                   "onnxruntime >= 1.13).")
+              help="ONNX default-domain opset (17 is written with IR version 8; verified on "
+                   "onnxruntime 1.15.1-1.32.0, which before 1.19 needs numpy<2).")
 @click.option("--compute-dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True,
               help="Precision of the graph's arithmetic (weights and scores stay float32). float64 "
                    "rounds only the final score: rankings equal the float64 NumPy reference "

@@ -22,9 +22,10 @@ Versions
 The default opset is :data:`DEFAULT_OPSET` = 17 and the IR version written is the smallest one
 that can carry the opset (:func:`onnx.helper.find_min_ir_version_for`: 8 for opset 17). Recent
 ``onnx`` releases stamp their newest IR version (10-12) by default, which older onnxruntime
-releases refuse to load ("Unsupported model IR version"); opset 17 / IR 8 is implemented by
-every onnxruntime since 1.13 (October 2022), so models load on every release of the last two
-years and more. Opsets :data:`MIN_OPSET`..:data:`MAX_OPSET` are accepted (the graphs use only
+releases refuse to load ("Unsupported model IR version"). Exported models are verified on
+onnxruntime 1.15.1 to 1.32.0 (``scripts/onnx_compat.py``, every minor version; releases before
+1.19 need ``numpy<2``); graphs never leave a node output unconsumed, which made 1.15-1.18 return
+wrong scores from a session's second run (see :meth:`GraphBuilder.op`). Opsets :data:`MIN_OPSET`..:data:`MAX_OPSET` are accepted (the graphs use only
 operators whose signatures are stable since opset 13). Weights are stored as float32: a model
 trained in float64 is cast explicitly, and the cast's effect on the parameters and on the
 scores of a probe sample is measured, logged and written to the model's metadata.
