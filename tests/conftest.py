@@ -33,7 +33,7 @@ def under_ci() -> bool:
 def _skip_or_fail(msg: str) -> None:
     if under_ci():
         pytest.fail(f"{msg} (required under CI=$CI)", pytrace=False)
-    pytest.skip(msg)
+    pytest.skip(msg, allow_module_level=True)
 
 
 def require_module(name: str, extra: str) -> ModuleType:
