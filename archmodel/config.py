@@ -24,11 +24,16 @@ import sys
 from pathlib import Path
 from typing import Iterator
 
+from archmodel.errors import ParameterError
+
 ENV_BACKEND = "ARCHMODEL_BACKEND"
 ENV_NUMBA_CACHE = "ARCHMODEL_NUMBA_CACHE"
 ENV_NUMBA_CACHE_DIR = "ARCHMODEL_NUMBA_CACHE_DIR"
 
 _FALSE_WORDS = {"0", "false", "no", "off"}
+
+#: Names of the kernel backends (``archmodel.backends.KERNEL_BACKENDS`` maps each to its package).
+BACKEND_NAMES: tuple[str, ...] = ("numpy", "numba")
 
 _backend_ctx: contextvars.ContextVar[str | None] = contextvars.ContextVar("archmodel_backend", default=None)
 _global_backend: str | None = None
@@ -59,12 +64,20 @@ def resolve_backend_name(backend: str | None = None) -> str:
     return default_backend_name()
 
 
+def check_backend_name(name: str) -> str:
+    """Raise :class:`~archmodel.errors.ParameterError` unless ``name`` is a known kernel backend."""
+    if name not in BACKEND_NAMES:
+        raise ParameterError(
+            f"Unknown backend {name!r}: allowed values are {sorted(BACKEND_NAMES)} "
+            "(set by backend=, archmodel.config.use_backend, or ARCHMODEL_BACKEND)."
+        )
+    return name
+
+
 def set_backend(name: str | None) -> None:
     """Set the process-wide backend (``None`` restores the default resolution)."""
     global _global_backend
     if name is not None:
-        from archmodel.backends import check_backend_name
-
         check_backend_name(name)
     _global_backend = name
 
@@ -72,8 +85,6 @@ def set_backend(name: str | None) -> None:
 @contextlib.contextmanager
 def use_backend(name: str) -> Iterator[None]:
     """Context manager selecting a backend for the code inside it."""
-    from archmodel.backends import check_backend_name
-
     check_backend_name(name)
     token = _backend_ctx.set(name)
     try:

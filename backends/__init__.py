@@ -23,7 +23,10 @@ import importlib
 from types import ModuleType
 from typing import Any
 
-from archmodel.errors import MissingDependencyError, ParameterError
+from archmodel.config import check_backend_name, numba_installed, resolve_backend_name
+from archmodel.errors import MissingDependencyError
+
+__all__ = ["Backend", "KERNEL_BACKENDS", "available_backends", "check_backend_name", "get_backend"]
 
 #: Kernel backends: name -> (package, pip extra that provides its dependency).
 KERNEL_BACKENDS: dict[str, tuple[str, str | None]] = {
@@ -68,16 +71,6 @@ class Backend:
         return f"Backend({self.name!r})"
 
 
-def check_backend_name(name: str) -> str:
-    """Raise :class:`ParameterError` unless ``name`` is a known kernel backend."""
-    if name not in KERNEL_BACKENDS:
-        raise ParameterError(
-            f"Unknown backend {name!r}: allowed values are {sorted(KERNEL_BACKENDS)} "
-            "(set by backend=, archmodel.config.use_backend, or ARCHMODEL_BACKEND)."
-        )
-    return name
-
-
 def get_backend(name: str | None = None) -> Backend:
     """Return the kernel backend ``name``, resolved as in :mod:`archmodel.config`.
 
@@ -88,8 +81,6 @@ def get_backend(name: str | None = None) -> Backend:
     MissingDependencyError
         If the backend's dependency is not installed (the message names the pip extra).
     """
-    from archmodel.config import resolve_backend_name
-
     name = check_backend_name(resolve_backend_name(name))
     if name in _cache:
         return _cache[name]
@@ -108,8 +99,6 @@ def get_backend(name: str | None = None) -> Backend:
 
 def available_backends() -> list[str]:
     """Names of the kernel backends whose dependencies are installed."""
-    from archmodel.config import numba_installed
-
     names = ["numpy"]
     if numba_installed():
         names.append("numba")

@@ -33,7 +33,8 @@ from archmodel.pim.conv_network import (
     sample_network_cells,
 )
 from archmodel.pim.functional import crossbar_model
-from archmodel.pim.network import Conv, ElementSum, Linear, Pool, load_network
+from archmodel.pim.loading import load_network
+from archmodel.pim.network import Conv, ElementSum, Linear, Pool
 
 OPS = ("nor_conv_3x3", "skip_connect", "none", "avg_pool_3x3", "nor_conv_1x1", "skip_connect")
 IDEAL = {"variation": 0.0, "device__stuck_at_hrs_rate": 0.0, "device__stuck_at_lrs_rate": 0.0}

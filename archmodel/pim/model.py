@@ -17,8 +17,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from archmodel.errors import InvalidArchitectureError, ParameterError
-from archmodel.pim.network import (BUILTIN_NETWORKS, ResolvedLayer, load_network, network_array,
-                                   resolve_network)
+from archmodel.pim.loading import load_network
+from archmodel.pim.network import BUILTIN_NETWORKS, ResolvedLayer, network_array, resolve_network
 from archmodel.pim.spec import apply_overrides_many, hardware_vector, load_hardware
 
 log = logging.getLogger(__name__)

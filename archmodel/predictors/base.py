@@ -313,7 +313,7 @@ def load_predictor(path: Any) -> Predictor:
         or an unknown predictor class.
     """
     from archmodel.io import load_npz
-    from archmodel.predictors import predictor_class
+    from archmodel.predictors.registry import predictor_class
 
     arrays, header = load_npz(path, expected_format=FORMAT, supported_versions=(FORMAT_VERSION,))
     try:
