@@ -345,15 +345,18 @@ def _build_rules(space: Any) -> dict[str, Any]:
             "whitespace": ("Whitespace (space, tab, CR, LF) at both ends of the string and at both "
                            "ends of each node group is ignored; anywhere else it is part of a name "
                            "or number and so an error (e.g. '| nor_conv_3x3~0|' names the unknown "
-                           "op ' nor_conv_3x3')."),
+                           "op ' nor_conv_3x3'). No other character counts as whitespace: a form "
+                           "feed, vertical tab or no-break space anywhere is refused."),
             "validation": [
                 f"The string has exactly {n - 1} '+'-separated node groups; refuse any other count.",
                 "Each group starts and ends with '|'.",
                 "Group i (node i) lists exactly i items, one edge from each node j = 0..i-1; fewer "
                 "or more items (a missing or an extra edge) are refused.",
                 "Each item is 'op~j': op (the text before the last '~') is one of 'vocabulary' (refuse "
-                "any other name, listing the vocabulary); j (the text after it) is a decimal "
-                "integer with 0 <= j < i (refuse an edge from node i itself or a later node).",
+                "any other name, listing the vocabulary); j (the text after it) is one or more ASCII "
+                "digits 0-9 (leading zeros allowed: '~02' is 2; other Unicode digits are refused), "
+                "read as a decimal integer with 0 <= j < i (refuse an edge from node i itself or a "
+                "later node).",
                 "No source j twice in a group (a duplicate edge j -> i is refused).",
                 "Order: group i is always node i (groups cannot be reordered); the items of one "
                 "group may come in any order, since each names its source and build.steps places "
@@ -393,13 +396,19 @@ def _build_rules(space: Any) -> dict[str, Any]:
                 f"Pad the cell's rows with padding_row up to {rows} rows.",
             ],
             "distinct_inputs": space.distinct,
-            "whitespace": ("Whitespace (space, tab, CR, LF) between tokens is ignored; inside a quoted "
-                           "op name it is part of the name (so \"'sep_conv_3x3 '\" is an unknown op)."),
+            "whitespace": ("Whitespace (space, tab, CR, LF) between tokens and at both ends of the "
+                           "text is ignored; inside a quoted op name it is part of the name (so "
+                           "\"'sep_conv_3x3 '\" is an unknown op). No other character counts as "
+                           "whitespace (a form feed, vertical tab or no-break space is refused)."),
             "tokens": ("names (Genotype and the field names: letters, digits, '_'), '(', ')', '[', "
                        "']', ',', '=', strings in single or double quotes (no backslash inside), "
                        "integers (an optional sign '+' or '-', whitespace allowed after it, then decimal "
-                       "digits without a leading zero, as in Python: 0 and 00 are 0, 03 is refused). A list is '[' values ']' or '(' "
-                       "values ')', values separated by ',' with an optional trailing ','."),
+                       "digits 0-9 without a leading zero, as in Python: 0 and 00 are 0, 03 is refused; "
+                       "no 0x, no '_'). A list is '[' values ']' or '(' values ')', values separated "
+                       "by ',' with an optional trailing ','; as in Python, '(' x ')' with one value "
+                       "and no comma is x itself, and '(' x ',' ')' a list of one value. Nothing else is a token: no comments, no line "
+                       "continuations, no string prefixes or escapes, no adjacent strings, no sets, "
+                       "no names as values (True, range(...)) ."),
             "validation": [
                 "The text is Genotype(name=value, ...): nothing before or after it, no positional "
                 "values, no field twice.",
@@ -420,9 +429,15 @@ def _build_rules(space: Any) -> dict[str, Any]:
                 "Order: the pairs of one node may come in either order (build.steps sorts them); "
                 "nodes cannot be reordered (pairs 2k, 2k+1 always feed node "
                 f"{space.n_inputs} + k).",
-                "<cell>_concat, when present, is a list of integers equal, in any order, to the "
-                "intermediate nodes the concat step connects to the output; refuse any other list.",
+                "<cell>_concat, when present, is a list of integers that, sorted, equals the "
+                "ascending list of intermediate nodes the concat step connects to the output (a "
+                "value twice is refused); refuse any other list.",
             ],
+            "padding_note": (
+                "concat_rule 'all' (DARTS): the output reads every intermediate node, so every cell "
+                f"has exactly {rows} rows and padding_row never appears. concat_rule 'loose_ends' "
+                "(ENAS): the output reads the intermediate nodes no edge of the cell reads, so a "
+                f"cell has fewer than {rows} rows and is padded. These are the only two rules."),
         }
     if isinstance(space, NB101Space):
         return {
@@ -445,8 +460,10 @@ def _build_rules(space: Any) -> dict[str, Any]:
             "whitespace": ("JSON: whitespace between tokens is ignored; inside a string it is part of "
                            "the name (so \"conv3x3-bn-relu \" is an unknown op)."),
             "validation": [
-                "The text is one JSON object with the keys 'matrix' and 'ops' (other keys are "
-                "ignored).",
+                "The text is one JSON object (RFC 8259: no byte-order mark, nothing after it but "
+                "whitespace) with the keys 'matrix' and 'ops' (other keys are ignored); a key given "
+                "twice is refused. String escapes are decoded as JSON (\\u0063 is 'c') before an "
+                "op name is checked.",
                 f"matrix is a list of n lists of n integers, 2 <= n <= {NB101_N}, each 0 or 1 (JSON "
                 "true/false count as 1/0; 1.0 or 2 are refused).",
                 "matrix is strictly upper triangular: matrix[i][j] = 1 only for i < j (refuse a "
@@ -522,6 +539,8 @@ CLIENT_RULES: dict[str, Any] = {
         "Read the model's metadata_props (every value is a string). Refuse the model, naming the "
         "key, the value found and the value expected, unless:",
         "archmodel_format == 'archmodel.onnx_predictor';",
+        "archmodel_format_version == '1' (the layout of the model file's metadata; another value "
+        "is refused);",
         "space == this contract's 'space';",
         "contract_version == str(this contract's contract_version), a decimal string; a client "
         "that knows no such contract version refuses the model and never guesses (another version "
@@ -529,12 +548,17 @@ CLIENT_RULES: dict[str, Any] = {
         "contract_sha256 == the SHA-256 of this contract file (contract_sha256 below); a "
         "different hash means the model was exported with another contract text, so refuse;",
         "encoding is a key of 'encodings', and the model's inputs are exactly that encoding's "
-        "inputs (names, dtypes, shapes after the batch dimension) and its output is 'score'.",
+        "inputs (names, element types, and shapes after the first dimension, which is the "
+        "symbolic dimension 'batch': refuse a model with a fixed first dimension), and it has "
+        "exactly one output, 'score', float32 ['batch'].",
     ],
     "contract_sha256": (
-        "hex SHA-256 (64 lowercase digits) of the bytes of this JSON file as shipped (UTF-8, LF "
-        "line ends). Replace every CR LF by LF before hashing, so a copy whose line ends were "
-        "converted still matches; nothing else may change."),
+        "How to compute the hash that a model's metadata_props['contract_sha256'] must equal "
+        "(this file cannot hold its own hash): the hex SHA-256, 64 lowercase digits, of the bytes "
+        "of this JSON file as shipped (UTF-8 without a byte-order mark, LF line ends). Replace "
+        "every CR LF by LF before hashing, so a copy whose line ends were converted still "
+        "matches; nothing else may change (a byte-order mark or any other edit gives another "
+        "hash). Compare the strings exactly."),
     "input_checks": (
         "Parse each architecture string by build.grammar and build.steps and check it against "
         "build.whitespace and build.validation before building any array. A string that breaks "
@@ -542,6 +566,21 @@ CLIENT_RULES: dict[str, Any] = {
         "it; it reports which string (its position), the field or part at fault, the allowed "
         "values and what it got. The models never check their inputs: an index out of range "
         "fails inside onnxruntime or, worse, gives a wrong score without an error."),
+    "input_forms": (
+        "A client reads architecture strings in build.string_format only. archmodel's own CLI "
+        "and Python API read further spellings (sequence lists, NASLib op codes; "
+        "build.decisions.sequence_string_format describes the sequence list), which are not "
+        "part of this contract: a client need not accept them. archmodel reads a string as "
+        "build.string_format when it starts as that format does (after whitespace: '|' for "
+        "arch_str, 'Genotype' for genotype, '{' for json; for hash, a string of digits), and then by exactly "
+        "these rules: such a string is accepted by archmodel if and only if a client following "
+        "this contract accepts it, and both build the same arrays."),
+    "archs_file": (
+        "ARCHS.txt (the reference client's input): UTF-8 without a byte-order mark, one "
+        "architecture per line; lines end at LF, CR LF or CR (no other character ends a line); "
+        "blank lines (empty or only whitespace) are skipped; a string that spans lines (a DARTS "
+        "genotype written over several lines) is written on one line. The first refused string "
+        "stops the client (exit status 2) and nothing is scored."),
     "batching": (
         "Every input has the batch dimension first; a batch of n architectures stacks their "
         "arrays along axis 0 (any n >= 1). The output 'score' is float32 [n], in input order."),
@@ -576,6 +615,8 @@ def _invalid_and_equivalent(space: Any, arch: Any, text: str) -> tuple[list[dict
             ("+".join(["|" + op0 + "~1|"] + g[1:]), "the edge into node 1 comes from node 1 (not < 1)"),
             ("+".join([g[0], "| " + g[1][1:]] + g[2:]), "whitespace inside node group 2"),
             ("+".join(g[:-1]), f"{len(g) - 1} node groups instead of {len(g)}"),
+            (text + "\f", "a form feed is not whitespace here"),
+            ("+".join([g[0].replace("~0", "~\u0660")] + g[1:]), "the source of node 1's edge is an Arabic-Indic digit, not 0-9"),
         ]
         same += [" \t" + text + "\n", " + ".join(g),
                  "+".join([g[0], "|" + "|".join(items[1][::-1]) + "|"] + g[2:])]
@@ -617,6 +658,13 @@ def _invalid_and_equivalent(space: Any, arch: Any, text: str) -> tuple[list[dict
         bad.append((genotype(cells).replace(f"{first}_concat={space.concat_nodes(arch.seq, 0)}",
                                             f"{first}_concat={sorted(set(space.concat_nodes(arch.seq, 0)) ^ set(wrong[:1]))}"),
                     f"{first}_concat is not the list of nodes the concat step connects"))
+        g0 = genotype(cells)
+        bad += [
+            (g0[:-1] + f", {first}=[" + ", ".join(f"('{o}', {i})" for o, i in p0) + "])", f"the field {first!r} twice"),
+            (g0[:-1] + ", extra=[1])", "an unknown field 'extra'"),
+            (g0.replace("Genotype(", "Genotype(  # a comment\n", 1), "a comment"),
+            (g0.replace(f", {p0[0][1]})", f", 0x{p0[0][1]})", 1), "a hexadecimal integer"),
+        ]
         same += [genotype(cells, concat=False), genotype(cells, q='"', sep=",\n  "),
                  genotype(edit([p0[1], p0[0]] + p0[2:]))]
     elif isinstance(space, NB101Space):
@@ -639,6 +687,7 @@ def _invalid_and_equivalent(space: Any, arch: Any, text: str) -> tuple[list[dict
             (js([[0] * n for _ in range(n)], ops), "no path from the input to the output"),
             (js(full, ops), f"{n * (n - 1) // 2} edges, more than max_edges"),
             (js(two, ops), "a matrix entry is 2"),
+            (js(m, ops)[:-1] + ',"ops":' + json.dumps(ops) + "}", "the key 'ops' twice"),
         ]
         same += [json.dumps(obj, separators=(", ", ": ")), " " + text + "\n"]
     elif isinstance(space, LinkPatternSpace):

@@ -19,6 +19,11 @@ from archmodel.errors import InvalidArchitectureError, ParameterError, check_cho
 from archmodel.graph import CellGraph, prune, structural_key
 from archmodel.spaces.arrays import GraphBatch, graph_arrays
 
+#: The whitespace that architecture strings may carry around their tokens (the ONNX contract's
+#: ``build.whitespace``): space, tab, CR and LF; other characters that ``str.strip`` would drop
+#: (form feed, vertical tab, no-break space, ...) are refused.
+CONTRACT_WHITESPACE = " \t\r\n"
+
 
 class SearchSpace(ABC):
     """A search space read from a JSON spec.

@@ -14,9 +14,9 @@ import numpy as np
 
 from archmodel.arch import Arch
 from archmodel.graph import CellGraph
-from archmodel.spaces.base import SearchSpace, _parse_int_list, product_seqs
+from archmodel.spaces.base import CONTRACT_WHITESPACE, SearchSpace, _parse_int_list, product_seqs
 
-_NODE_GROUP = re.compile(r"^\|(.*)\|$")
+_NODE_GROUP = re.compile(r"\|(.*)\|", re.DOTALL)
 
 
 class FixedEdgeSpace(SearchSpace):
@@ -120,14 +120,14 @@ class FixedEdgeSpace(SearchSpace):
     def _parse_arch_str(self, text: Any) -> Arch:
         if not isinstance(text, str):
             raise self._err(f"arch string must be a str; got {type(text).__name__}")
-        groups = text.strip().split("+")
+        groups = text.strip(CONTRACT_WHITESPACE).split("+")
         if len(groups) != self.n_nodes - 1:
             raise self._err(
                 f"arch string must have {self.n_nodes - 1} '+'-separated node groups; got {len(groups)}: {text!r}"
             )
         ops_at: dict[tuple[int, int], int] = {}
         for i, grp in enumerate(groups, start=1):
-            m = _NODE_GROUP.match(grp.strip())
+            m = _NODE_GROUP.fullmatch(grp.strip(CONTRACT_WHITESPACE))
             if not m:
                 raise self._err(f"node group {i} must look like '|op~0|op~1|'; got {grp!r}")
             items = m.group(1).split("|")
@@ -135,7 +135,7 @@ class FixedEdgeSpace(SearchSpace):
                 raise self._err(f"node group {i} must list {i} incoming edges; got {len(items)} in {grp!r}")
             for item in items:
                 op, sep, src = item.rpartition("~")
-                if not sep or not src.isdigit():
+                if not sep or not (src.isascii() and src.isdigit()):
                     raise self._err(f"edge {item!r} in node group {i} must look like 'op~j'")
                 j = int(src)
                 if op not in self.ops:

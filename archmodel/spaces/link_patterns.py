@@ -17,7 +17,7 @@ import numpy as np
 
 from archmodel.arch import Arch
 from archmodel.graph import CellGraph
-from archmodel.spaces.base import SearchSpace, product_seqs
+from archmodel.spaces.base import CONTRACT_WHITESPACE, SearchSpace, product_seqs
 
 
 class LinkPatternSpace(SearchSpace):
@@ -90,9 +90,10 @@ class LinkPatternSpace(SearchSpace):
     def from_hash(self, h: Any, *, proteins: bool = False) -> Arch:
         """Decode a benchmark hash (``proteins=True``: the alternative 5-op, base-6 hash)."""
         if isinstance(h, str):
-            if not h.strip().isdigit():
-                raise self._err(f"hash must be a non-negative integer; got {h!r}")
-            h = int(h.strip())
+            t = h.strip(CONTRACT_WHITESPACE)
+            if not (t.isascii() and t.isdigit()):
+                raise self._err(f"hash must be a non-negative integer (ASCII digits 0-9); got {h!r}")
+            h = int(t)
         if isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 0:
             raise self._err(f"hash must be a non-negative integer; got {h!r}")
         ops = self.protein_ops if proteins else self.node_op_choices

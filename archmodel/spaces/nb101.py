@@ -23,6 +23,20 @@ N = 7
 TRIU = [(i, j) for i in range(N) for j in range(i + 1, N)]
 
 
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads`` object hook: a key given twice is an error (the contract refuses it)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
 class NB101Space(SearchSpace):
     """NAS-Bench-101."""
 
@@ -120,9 +134,11 @@ class NB101Space(SearchSpace):
                 fmt = "sequence"
         if fmt == "json":
             try:
-                obj = json.loads(text) if isinstance(text, str) else text
+                obj = json.loads(text, object_pairs_hook=_no_duplicate_keys) if isinstance(text, str) else text
             except json.JSONDecodeError as exc:
                 raise self._err(f"cannot read JSON {text!r}: {exc.msg}") from None
+            except _DuplicateKey as exc:
+                raise self._err(f"JSON key {exc.args[0]!r} is given twice in {text!r}") from None
             if not isinstance(obj, dict) or "matrix" not in obj or "ops" not in obj:
                 raise self._err('NB101 JSON must be {"matrix": [[...]], "ops": [...]}')
             return self.from_matrix_ops(obj["matrix"], obj["ops"])

@@ -21,7 +21,8 @@ import numpy as np
 
 from archmodel.arch import Arch
 from archmodel.graph import CellGraph
-from archmodel.spaces.base import SearchSpace
+from archmodel.spaces.base import CONTRACT_WHITESPACE, SearchSpace
+from archmodel.spaces.genotype_syntax import GenotypeSyntaxError, parse_genotype_call
 
 CONCAT = "concat"
 
@@ -177,18 +178,11 @@ class TwoInputCellSpace(SearchSpace):
     def _parse_genotype(self, text: Any) -> Arch:
         if not isinstance(text, str):
             raise self._err(f"genotype must be a string; got {type(text).__name__}")
+        allowed = tuple(self.cell_names) + tuple(f"{c}_concat" for c in self.cell_names)
         try:
-            node = ast.parse(text.strip(), mode="eval").body
-        except SyntaxError:
-            raise self._err(f"cannot parse genotype {text!r}") from None
-        if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Genotype"):
-            raise self._err("genotype must look like Genotype(normal=[...], normal_concat=[...], reduce=[...], reduce_concat=[...])")
-        fields = {}
-        for kw in node.keywords:
-            try:
-                fields[kw.arg] = ast.literal_eval(kw.value)
-            except ValueError:
-                raise self._err(f"genotype field {kw.arg!r} is not a literal") from None
+            fields = parse_genotype_call(text.strip(CONTRACT_WHITESPACE), allowed)
+        except GenotypeSyntaxError as exc:
+            raise self._err(f"cannot read genotype {text!r}: {exc}") from None
         seq: list[int] = []
         for cell in self.cell_names:
             if cell not in fields:
@@ -200,7 +194,7 @@ class TwoInputCellSpace(SearchSpace):
                 if not isinstance(pair, (list, tuple)) or len(pair) != 2:
                     raise self._err(f"expected an (op, input) pair in {cell!r}; got {pair!r}")
                 op, src = pair
-                if op not in self.ops[1:]:
+                if not isinstance(op, str) or op not in self.ops[1:]:
                     raise self._err(f"unknown op {op!r} in {cell!r}; allowed: {self.ops[1:]}")
                 if isinstance(src, bool) or not isinstance(src, int):
                     raise self._err(f"input of {pair!r} in {cell!r} must be an integer")
@@ -210,8 +204,9 @@ class TwoInputCellSpace(SearchSpace):
             given = fields.get(f"{cell}_concat")
             if given is not None:
                 want = self.concat_nodes(arch.seq, c)
-                if sorted(list(given)) != want:
-                    raise self._err(f"{cell}_concat is {list(given)} but this space concatenates {want}")
+                if not isinstance(given, list) or any(isinstance(v, bool) or not isinstance(v, int) for v in given) \
+                        or sorted(given) != sorted(int(v) for v in want):
+                    raise self._err(f"{cell}_concat is {given!r} but this space concatenates {want}")
         return arch
 
     def _format(self, arch: Arch, fmt: str) -> str:

@@ -82,7 +82,7 @@ class ONNXPredictor:
                  graph_optimization_level: str | None = None, session_options: Any = None,
                  batch_size: int = 4096) -> None:
         ort = _import_ort()
-        from archmodel.export.contract import check_contract_version, load_contract
+        from archmodel.export.contract import check_contract_version, contract_sha256, load_contract
 
         self.path = Path(path)
         self.batch_size = check_range("ONNXPredictor", "batch_size", batch_size, 1, integer=True)
@@ -143,6 +143,13 @@ class ONNXPredictor:
             contract = load_contract(self.space_)
         except ParameterError as exc:
             raise FormatError(f"{self.path}: {exc}") from None
+        want_sha = contract_sha256(self.space_)
+        if meta.get("contract_sha256") != want_sha:
+            raise FormatError(
+                f"{self.path}: metadata 'contract_sha256' is {meta.get('contract_sha256')!r} but this "
+                f"archmodel's contract for {self.space_!r} hashes to {want_sha!r}: the model was "
+                "exported with another contract file; score it with the archmodel release that "
+                "exported it (or export it again)")
         if contract["contract_version"] != self.contract_version_:
             raise FormatError(  # pragma: no cover - only one version exists so far
                 f"{self.path}: model follows contract version {self.contract_version_} but this "

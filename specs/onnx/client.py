@@ -79,6 +79,7 @@ def check_model_metadata(contract, sha256, meta):
                 key, got, want, _WHY.get(key, "")))
 
     need("archmodel_format", MODEL_FORMAT)
+    need("archmodel_format_version", "1")
     need("space", contract["space"])
     got = meta.get("contract_version")
     if not isinstance(got, str) or not _is_int(got) or int(got) not in KNOWN_CONTRACT_VERSIONS:
@@ -111,7 +112,8 @@ def check_model_io(contract, encoding, inputs, outputs):
                             % (sorted(got), encoding, sorted(want)))
     for name, spec in want.items():
         typ, shape = got[name]
-        if typ != _ORT_TYPES[spec["dtype"]] or shape[1:] != spec["shape"][1:]:
+        if typ != _ORT_TYPES[spec["dtype"]] or shape[1:] != spec["shape"][1:] or not shape \
+                or isinstance(shape[0], int):
             raise ContractError("model input %r is %s %s; the contract says %s %s"
                                 % (name, typ, shape, spec["dtype"], spec["shape"]))
     if list(outputs) != [contract["encodings"][encoding]["output"]["name"]]:
@@ -316,9 +318,19 @@ def parse_nb101(contract, text):
     choices = b["decisions"]["op_choices"]
     if not isinstance(text, str):
         raise ContractError("an NB101 module must be a JSON str; got %s" % type(text).__name__)
+    def no_twice(pairs):
+        seen = {}
+        for key, value in pairs:
+            if key in seen:
+                raise ContractError("the JSON key %r is given twice" % key)
+            seen[key] = value
+        return seen
+
     try:
-        obj = json.loads(text)
+        obj = json.loads(text, object_pairs_hook=no_twice)
     except ValueError as exc:
+        if isinstance(exc, ContractError):
+            raise
         raise ContractError("cannot read the module as JSON: %s" % exc) from None
     if not isinstance(obj, dict) or "matrix" not in obj or "ops" not in obj:
         raise ContractError('the module must be a JSON object {"matrix": [[...]], "ops": [...]}')
@@ -575,11 +587,11 @@ def main(argv=None):
     args = ap.parse_args(argv)
     try:
         if args.archs == "-":
-            lines = sys.stdin.read().splitlines()
+            lines = sys.stdin.read().split("\n")
         else:
             with open(args.archs, encoding="utf-8") as fh:
-                lines = fh.read().splitlines()
-        strings = [line for line in lines if _strip(line)]
+                lines = fh.read().split("\n")  # universal newlines: CR LF and CR read as LF
+        strings = [line for line in lines if _strip(line)]  # blank lines are skipped
         scores = Scorer(args.model, args.contract).score(strings, args.batch_size)
     except ContractError as exc:
         sys.stderr.write("error: %s\n" % exc)
