@@ -277,16 +277,21 @@ def embedding_backward(grad_y: np.ndarray, idx: np.ndarray, n_rows: int) -> np.n
 # ----------------------------------------------------------------------------- optimisers
 @njit(error_model="numpy")
 def _adam(p, g, m, v, lr, beta1, beta2, eps, wd, bc1, sqrt_bc2):  # pragma: no cover - jitted
-    step_size = lr / bc1
+    # arithmetic in the parameters' dtype (the NumPy reference's moment updates are float32 for
+    # float32 parameters too); float32 lanes vectorise twice as wide and sqrt/divide are cheaper
+    t = p.dtype.type
+    step_size = t(lr / bc1)
+    b1, b2, e, w, s2 = t(beta1), t(beta2), t(eps), t(wd), t(sqrt_bc2)
+    c1, c2 = t(1 - beta1), t(1 - beta2)
     for i in range(p.size):
         gi = g[i]
-        if wd != 0:
-            gi = gi + wd * p[i]
-        mi = beta1 * m[i] + (1 - beta1) * gi
-        vi = beta2 * v[i] + (1 - beta2) * (gi * gi)
+        if w != 0:
+            gi = gi + w * p[i]
+        mi = b1 * m[i] + c1 * gi
+        vi = b2 * v[i] + c2 * (gi * gi)
         m[i] = mi
         v[i] = vi
-        p[i] = p[i] - step_size * (m[i] / (math.sqrt(v[i]) / sqrt_bc2 + eps))
+        p[i] = p[i] - step_size * (mi / (math.sqrt(vi) / s2 + e))
 
 
 @njit(error_model="numpy")
