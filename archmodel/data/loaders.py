@@ -49,6 +49,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from archmodel.data import disk_cache
 from archmodel.data.dataset import Dataset
 from archmodel.errors import DataError, InvalidArchitectureError, MissingDependencyError, ParameterError
 
@@ -201,8 +202,10 @@ def load_dataset(name: str, path: str | os.PathLike | None = None, *, cache: boo
     path : path-like, optional
         Read this file (or the expected file inside this folder) instead of searching.
     cache : bool
-        Reuse a data set already loaded in this process from the same, unchanged file.
-        Data sets are immutable, so sharing them is safe.
+        Reuse a data set already loaded in this process from the same, unchanged file (data
+        sets are immutable, so sharing them is safe), and keep what was parsed in the on-disk
+        data set cache for later processes (:mod:`archmodel.data.disk_cache`;
+        ``ARCHMODEL_DATA_CACHE=0`` turns that off). False reads the file itself.
     **kw
         Loader options: ``dataset=`` for ``zc/nb201`` (``'cifar10'``, ``'cifar100'``,
         ``'ImageNet16-120'``) and ``zc/tnb101-micro`` (its 7 tasks).
@@ -237,9 +240,19 @@ def load_dataset(name: str, path: str | os.PathLike | None = None, *, cache: boo
             hit = _CACHE.get(key)
         if hit is not None:
             return hit
-    log.info("loading %s from %s (%s)", entry.name, found.path, found.via)
-    ds = entry.read(found.path, **kw)
-    ds.info.setdefault("location", str(found.path))
+    ds = None
+    disk = None
+    if cache and disk_cache.cache_enabled():
+        disk = disk_cache.entry_path(entry.name, kw, Path(os.path.abspath(found.path)), stamp)
+        ds = disk_cache.read_entry(disk)
+        if ds is not None:
+            log.info("loaded %s from the data set cache %s (source %s)", entry.name, disk, found.path)
+    if ds is None:
+        log.info("loading %s from %s (%s)", entry.name, found.path, found.via)
+        ds = entry.read(found.path, **kw)
+        ds.info.setdefault("location", str(found.path))
+        if disk is not None:
+            disk_cache.write_entry(disk, ds)
     if cache:
         with _CACHE_LOCK:
             _CACHE[key] = ds
