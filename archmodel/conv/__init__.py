@@ -22,6 +22,7 @@ from archmodel.conv.layers import (
     AvgPool2d,
     BatchNorm2d,
     Context,
+    ConvBN,
     Conv2d,
     GlobalAvgPool,
     Identity,
@@ -34,6 +35,7 @@ from archmodel.conv.layers import (
     Zero,
 )
 from archmodel.conv.nb201 import (
+    EXTENDED_OPS,
     NB201_EDGES,
     NB201_OPS,
     NB201Cell,
@@ -59,9 +61,9 @@ from archmodel.conv.train import (
 load_network = Network.load
 
 __all__ = [
-    "AvgPool2d", "BatchNorm2d", "Context", "Conv2d", "GlobalAvgPool", "Identity", "Layer",
+    "AvgPool2d", "BatchNorm2d", "Context", "Conv2d", "ConvBN", "GlobalAvgPool", "Identity", "Layer",
     "Linear", "MaxPool2d", "ReLU", "ReLUConvBN", "Sequential", "Zero",
-    "NB201_EDGES", "NB201_OPS", "NB201Cell", "ResNetBasicBlock", "arch_string",
+    "EXTENDED_OPS", "NB201_EDGES", "NB201_OPS", "NB201Cell", "ResNetBasicBlock", "arch_string",
     "build_nb201_network", "ops_from_arch_string", "Network", "load_network",
     "SGD", "StderrProgress", "TrainEvent", "TrainResult", "compose", "cosine_lr", "evaluate",
     "random_crop", "random_flip", "train",

@@ -488,19 +488,28 @@ class Sequential(Layer):
         return dy
 
 
-class ReLUConvBN(Sequential):
-    """ReLU -> Conv2d (no bias) -> BatchNorm2d: NAS-Bench-201's ``nor_conv_kxk`` and the
-    halves of its residual block. Children: ``relu``, ``conv``, ``bn``."""
+class ConvBN(Sequential):
+    """Conv2d (no bias) -> BatchNorm2d, without the leading ReLU of :class:`ReLUConvBN` (the
+    ``conv_bn_kxk`` ops of :data:`archmodel.conv.nb201.EXTENDED_OPS`). Children: ``conv``, ``bn``."""
+
+    _relu = False
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
                  padding: int = 0, dilation: int = 1, *, affine: bool = True,
                  bn_momentum: float = 0.1, bn_eps: float = 1e-5,
                  rng: np.random.Generator | int | None = None, init: str = "torch",
                  dtype: Any = np.float32) -> None:
-        super().__init__(
-            ReLU(),
+        layers: list[Layer] = [ReLU()] if self._relu else []
+        layers += [
             Conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation, bias=False,
                    rng=rng, init=init, dtype=dtype),
             BatchNorm2d(out_channels, eps=bn_eps, momentum=bn_momentum, affine=affine, dtype=dtype),
-            names=["relu", "conv", "bn"],
-        )
+        ]
+        super().__init__(*layers, names=(["relu"] if self._relu else []) + ["conv", "bn"])
+
+
+class ReLUConvBN(ConvBN):
+    """ReLU -> Conv2d (no bias) -> BatchNorm2d: NAS-Bench-201's ``nor_conv_kxk`` and the
+    halves of its residual block. Children: ``relu``, ``conv``, ``bn``."""
+
+    _relu = True

@@ -23,6 +23,11 @@ Cell: 4 nodes; node 0 is the cell input, node ``i`` is the sum over ``j < i`` of
 * ``nor_conv_1x1`` / ``nor_conv_3x3``: ReLU-Conv-BN (padding 0 / 1, no conv bias);
 * ``avg_pool_3x3``: average pooling 3x3, stride 1, padding 1, ``count_include_pad=False``.
 
+Networks may also use the ops of :data:`EXTENDED_OPS`, which a deployed network shows and
+which weight-equivalent disguises (:mod:`archmodel.disguise`) need: ``nor_conv_5x5``
+(ReLU-Conv5x5-BN) and ``conv_bn_1x1`` / ``conv_bn_3x3`` / ``conv_bn_5x5`` (Conv-BN without
+the leading ReLU). Cells with them are not NAS-Bench-201 cells (no benchmark value exists).
+
 All batch norms are affine with running statistics (momentum 0.1, eps 1e-5).
 The parameter count (affine BN weights included, running statistics not) at C=16, N=5,
 3x32x32 input and 10 classes equals the ``params`` column of NASLib's NAS-Bench-201 data.
@@ -48,6 +53,7 @@ from archmodel.conv.layers import (
     Layer,
     Linear,
     ReLU,
+    ConvBN,
     ReLUConvBN,
     Sequential,
     Zero,
@@ -57,18 +63,26 @@ from archmodel.errors import InvalidArchitectureError, ParameterError, check_cho
 
 #: The op vocabulary.
 NB201_OPS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+#: Ops beyond NAS-Bench-201's that networks may use (see the module docstring).
+EXTENDED_OPS: tuple[str, ...] = NB201_OPS + ("nor_conv_5x5", "conv_bn_1x1", "conv_bn_3x3", "conv_bn_5x5")
 
 #: Edge order of a cell's 6 ops: (source node, destination node), as in the arch string.
 NB201_EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
 
 
-def check_ops(ops: Sequence[str]) -> tuple[str, ...]:
+def check_ops(ops: Sequence[str], vocabulary: Sequence[str] = NB201_OPS) -> tuple[str, ...]:
     """Validate a cell given as 6 op names; return them as a tuple.
+
+    Parameters
+    ----------
+    ops : sequence of 6 str
+    vocabulary : sequence of str
+        Allowed names: :data:`NB201_OPS` (default) or :data:`EXTENDED_OPS`.
 
     Raises
     ------
     InvalidArchitectureError
-        Wrong length or an op outside :data:`NB201_OPS`.
+        Wrong length or an op outside ``vocabulary``.
     """
     if isinstance(ops, str) or not hasattr(ops, "__len__"):
         raise InvalidArchitectureError(
@@ -78,9 +92,9 @@ def check_ops(ops: Sequence[str]) -> tuple[str, ...]:
         raise InvalidArchitectureError(
             f"an NB201 cell has 6 ops (edge order {list(NB201_EDGES)}); got {len(ops)}: {ops!r}")
     for i, op in enumerate(ops):
-        if op not in NB201_OPS:
+        if op not in vocabulary:
             raise InvalidArchitectureError(
-                f"op {i} (edge {NB201_EDGES[i]}) must be one of {list(NB201_OPS)}; got {op!r}")
+                f"op {i} (edge {NB201_EDGES[i]}) must be one of {list(vocabulary)}; got {op!r}")
     return ops
 
 
@@ -102,12 +116,12 @@ def ops_from_arch_string(arch: str) -> tuple[str, ...]:
             if not sep or idx != str(src):
                 raise InvalidArchitectureError(f"bad edge {item!r} in {arch!r} (expected 'op~{src}')")
             ops.append(name)
-    return check_ops(ops)
+    return check_ops(ops, EXTENDED_OPS)
 
 
 def arch_string(ops: Sequence[str]) -> str:
     """6 op names -> NB201 arch string (inverse of :func:`ops_from_arch_string`)."""
-    ops = check_ops(ops)
+    ops = check_ops(ops, EXTENDED_OPS)
     parts = []
     k = 0
     for node in (1, 2, 3):
@@ -121,15 +135,18 @@ def arch_string(ops: Sequence[str]) -> str:
 
 def make_op(name: str, channels: int, *, rng: np.random.Generator, init: str, dtype: Any,
             bn_momentum: float = 0.1, bn_eps: float = 1e-5) -> Layer:
-    """One cell op at stride 1 with ``channels`` in and out."""
-    check_choice("make_op", "name", name, NB201_OPS)
+    """One cell op at stride 1 with ``channels`` in and out (a name of :data:`EXTENDED_OPS`)."""
+    check_choice("make_op", "name", name, EXTENDED_OPS)
     if name == "none":
         return Zero()
     if name == "skip_connect":
         return Identity()
     if name == "avg_pool_3x3":
         return AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-    k = 1 if name == "nor_conv_1x1" else 3
+    k = int(name[-1])  # nor_conv_kxk / conv_bn_kxk
+    if name.startswith("conv_bn_"):
+        return ConvBN(channels, channels, k, 1, k // 2, bn_momentum=bn_momentum, bn_eps=bn_eps,
+                      rng=rng, init=init, dtype=dtype)
     return ReLUConvBN(channels, channels, k, 1, k // 2, 1, bn_momentum=bn_momentum,
                       bn_eps=bn_eps, rng=rng, init=init, dtype=dtype)
 
@@ -141,7 +158,7 @@ class NB201Cell(Layer):
                  init: str = "torch", dtype: Any = np.float32, bn_momentum: float = 0.1,
                  bn_eps: float = 1e-5) -> None:
         super().__init__()
-        self.ops = check_ops(ops)
+        self.ops = check_ops(ops, EXTENDED_OPS)
         self.channels = channels
         self.edges: dict[tuple[int, int], Layer] = {}
         for (src, dst), op in zip(NB201_EDGES, self.ops):
@@ -239,7 +256,7 @@ def build_nb201_network(ops: Sequence[str], *, C: int = 16, N: int = 5, num_clas
     ----------
     ops : sequence of 6 str
         The cell, in arch-string edge order ``[(0,1), (0,2), (1,2), (0,3), (1,3), (2,3)]``,
-        each op one of :data:`NB201_OPS`.
+        each op one of :data:`NB201_OPS` (or of :data:`EXTENDED_OPS`: not a benchmark cell).
     C : int
         Channels of the first stage (then 2C and 4C). NAS-Bench-201: 16.
     N : int
@@ -273,7 +290,7 @@ def build_nb201_network(ops: Sequence[str], *, C: int = 16, N: int = 5, num_clas
     ParameterError
         A numeric argument out of range.
     """
-    ops = check_ops(ops)
+    ops = check_ops(ops, EXTENDED_OPS)
     owner = "build_nb201_network"
     check_range(owner, "C", C, 1, integer=True)
     check_range(owner, "N", N, 0, integer=True)
