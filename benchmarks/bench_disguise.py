@@ -9,7 +9,7 @@ MNSIM-default hardware (``archmodel.pim.simulate``). The networks are initialise
 trained: timings and overheads do not depend on the weights (the exactness on trained
 networks is tested in ``tests/test_disguise.py``).
 
-    python benchmarks/bench_disguise.py [--repeats 3]
+    python benchmarks/bench_disguise.py [--repeats 3] [--attack]
 """
 from __future__ import annotations
 
@@ -31,29 +31,16 @@ SIZES = {"micro C=8 N=5 8x8": dict(C=8, N=5, input_size=8, in_channels=1, n_imag
          "CIFAR C=16 N=5 32x32": dict(C=16, N=5, input_size=32, in_channels=3, n_images=64)}
 
 
-def conv_macs(net) -> int:
-    """Multiply-accumulates of every convolution and linear layer for one image (shapes from
-    the crossbar mapping, :func:`archmodel.pim.network.resolve_network`)."""
-    from archmodel.pim.conv_network import layers_from_network
-    from archmodel.pim.network import resolve_network
-
-    total = 0
-    for r in resolve_network(layers_from_network(net)):
-        if r.kind == "conv":
-            l = r.layer
-            total += r.out_shape[1] * r.out_shape[2] * l.out_ch * l.in_ch * l.kernel ** 2
-        elif r.kind == "fc":
-            total += r.layer.in_features * r.layer.out_features
-    return total
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--attack", action="store_true",
+                    help="also time one transfer attack (surrogate training + PGD) at the CLI's default size")
     args = ap.parse_args(argv)
 
     from archmodel.conv import build_nb201_network
     from archmodel.disguise import disguise, max_abs_diff
+    from archmodel.disguise.cost import network_macs as conv_macs
     from archmodel.pim import simulate
     from archmodel.utils import hardware_summary
 
@@ -84,6 +71,14 @@ def main(argv: list[str] | None = None) -> int:
             dl = simulate(d).latency_s / base_lat - 1
             print(f"{size:<22} {label:<19} {1e3 * min(t_apply):>9.1f} {1e3 * min(t_verify):>10.1f} "
                   f"{diff32:>9.1e} {diff64:>9.1e} {dp:>+8.1%} {dm:>+7.1%} {dl:>+9.1%}", flush=True)
+    if args.attack:
+        from archmodel.disguise.attack import transfer_attack
+
+        net = build_nb201_network(VICTIM, C=8, N=1, input_size=16, in_channels=3, rng=0)
+        t0 = time.perf_counter()
+        r = transfer_attack(net, VICTIM, eps=0.1, steps=10, epochs=10, seed=0)
+        print(f"# one transfer attack (C=8 N=1 16x16 surrogate, 10 epochs on 1,079 digits, PGD 10 steps on "
+              f"{r.n_images} images): {time.perf_counter() - t0:.1f} s")
     return 0
 
 

@@ -28,6 +28,8 @@ COMMANDS: dict[str, str] = {
     "search": "archmodel.cli.search:search",
     "explain": "archmodel.cli.explain:explain",
     "report": "archmodel.cli.report:report",
+    "disguise": "archmodel.cli.disguise:disguise",
+    "attack": "archmodel.cli.disguise:attack",
 }
 
 
