@@ -4,7 +4,9 @@ Speed table, variants side by side in one run:
 
 * ``estimate``: one full VGG-8 hardware estimate (mapping + placement + pipelined latency +
   energy + area) through :func:`archmodel.pim.simulate` with a preset name, after JIT warm-up
-  (the issue's reference: MNSIM 2.0 needs 1.6 s for the same estimate);
+  (reference, not measured by this script: MNSIM 2.0 needs 1.6 s for the same estimate per
+  issue 6's text, another machine; ``scripts/validate_pim_mnsim.py`` measured 0.97-1.56 s on the
+  2-core development machine, 2026-12-02);
 * ``batch``: hardware configurations per second for VGG-8 through
   :func:`archmodel.pim.simulate_batch` (grid over ADC bits x crossbar size x PE groups);
 * ``functional``: seconds per image of the bit-sliced crossbar forward pass through VGG-8's
@@ -13,7 +15,9 @@ Speed table, variants side by side in one run:
   ideal devices; 0.1 % + 0.1 % stuck-at faults (both with integer cell levels: the Numba
   kernel's exact popcount path); the preset's 1 % resistance variation plus the faults (float
   levels: the float path). A device draw is sampled once and reused by every call, as
-  ``evaluate_accuracy`` does. The issue's reference: MNSIM 2.0 takes 0.92 s per image.
+  ``evaluate_accuracy`` does. Reference, not measured by this script: MNSIM 2.0 takes 0.92 s per
+  image per issue 6's text (another machine); its ``set_weights_forward`` pass as run by
+  ``scripts/validate_pim_mnsim.py`` (PyTorch 2.13 CPU, 2 cores, 2026-12-02) took ~253 s per image.
 
 ``--accuracy`` adds a table of digits-MLP accuracy (mean +- std over noise draws) against ADC
 bits and resistance variation.
@@ -150,7 +154,7 @@ def main() -> None:
     with blas_threads(1):
         for be in ("numba", "numpy"):
             t = bench_estimate(be)
-            rows.append(("VGG-8 estimate", be, f"{t * 1e3:.3f} ms", "< 2 ms", "MNSIM 2.0: 1.6 s"))
+            rows.append(("VGG-8 estimate", be, f"{t * 1e3:.3f} ms", "< 2 ms", "MNSIM 2.0, not run here: 1.6 s (issue 6 text, other machine); scripts/validate_pim_mnsim.py here 2026-12-02: 0.97-1.56 s"))
         for be in ("numba", "numpy"):
             rate, n = bench_batch(be)
             rows.append((f"batch ({n} configs)", be, f"{rate:,.0f} configs/s", ">= 1000 configs/s", ""))
@@ -161,7 +165,8 @@ def main() -> None:
                     continue
                 per_img, t_sample = bench_functional(model, device, be, args.images if be == "numba" else 1, rng)
                 rows.append((f"functional VGG-8 layers, {device}", be, f"{per_img:.3f} s/image",
-                             "<= 0.092 s/image", "MNSIM 2.0: 0.92 s/image"
+                             "<= 0.092 s/image", "MNSIM 2.0, not run here: 0.92 s/image (issue 6 text, other machine); "
+                             "its set_weights_forward via scripts/validate_pim_mnsim.py here 2026-12-02: ~253 s/image"
                              + (f"; device draw {t_sample:.2f} s" if t_sample else "")))
     w = [max(len(str(r[i])) for r in rows + [("task", "backend", "measured", "target", "reference")]) for i in range(5)]
     header = ("task", "backend", "measured", "target", "reference")
