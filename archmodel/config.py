@@ -99,11 +99,19 @@ def numba_cache_enabled() -> bool:
     ``0``, ``false``, ``no`` and ``off`` (any case) turn the cache off; unset, empty or any
     other value (``1``, ``true``, ...) leaves it on.
     """
-    return os.environ.get(ENV_NUMBA_CACHE, "").strip().lower() not in _FALSE_WORDS
+    return env_switch_on(ENV_NUMBA_CACHE)
 
 
-def _user_cache_home() -> Path:
-    """The platform's per-user cache folder (XDG on Linux and other Unixes)."""
+def env_switch_on(name: str) -> bool:
+    """Whether the on/off environment variable ``name`` leaves its feature on (the default):
+    ``0``, ``false``, ``no`` and ``off`` (any case) turn it off; unset, empty or anything else
+    leaves it on."""
+    return os.environ.get(name, "").strip().lower() not in _FALSE_WORDS
+
+
+def user_cache_home() -> Path:
+    """The platform's per-user cache folder (XDG on Linux and other Unixes); archmodel's caches
+    live in its ``archmodel`` subfolder."""
     if sys.platform.startswith("win"):
         local = os.environ.get("LOCALAPPDATA", "").strip()
         return Path(local) if local else Path.home() / "AppData" / "Local"
@@ -135,4 +143,4 @@ def numba_cache_root() -> Path:
     numba_dir = os.environ.get("NUMBA_CACHE_DIR", "").strip()
     if numba_dir:
         return (Path(numba_dir).expanduser() / "archmodel").absolute()
-    return (_user_cache_home() / "archmodel" / "numba").absolute()
+    return (user_cache_home() / "archmodel" / "numba").absolute()

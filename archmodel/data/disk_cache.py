@@ -47,19 +47,19 @@ FORMAT_VERSION = 1
 
 def cache_enabled() -> bool:
     """Whether :func:`archmodel.data.load_dataset` uses the on-disk cache (default on)."""
-    from archmodel.config import _FALSE_WORDS
+    from archmodel.config import env_switch_on
 
-    return os.environ.get(ENV_DATA_CACHE, "").strip().lower() not in _FALSE_WORDS
+    return env_switch_on(ENV_DATA_CACHE)
 
 
 def cache_dir() -> Path:
     """``ARCHMODEL_DATA_CACHE_DIR``, else ``<per-user cache folder>/archmodel/datasets``."""
-    from archmodel.config import _user_cache_home
+    from archmodel.config import user_cache_home
 
     explicit = os.environ.get(ENV_DATA_CACHE_DIR, "").strip()
     if explicit:
         return Path(explicit).expanduser().absolute()
-    return (_user_cache_home() / "archmodel" / "datasets").absolute()
+    return (user_cache_home() / "archmodel" / "datasets").absolute()
 
 
 @lru_cache(maxsize=1)
