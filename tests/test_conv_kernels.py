@@ -346,3 +346,52 @@ def test_backends_have_identical_kernel_signatures(backend):
                         "sum_edges_forward", "sum_edges_backward"}
     for name in ref:
         assert list(ref[name].parameters) == list(got[name].parameters), name
+
+
+# --------------------------------------------------------------------------------------------
+# the multi-chunk (threaded) paths of the Numba kernels, forced at test sizes
+# --------------------------------------------------------------------------------------------
+def test_chunked_numba_kernels_match_the_reference(monkeypatch, rng):
+    """The size limits keep small arrays on one thread; with them at 0 every kernel splits its
+    work into chunks on the worker threads, and must still equal the NumPy reference."""
+    from conftest import require_module
+
+    require_module("numba", "numba")
+    import archmodel.backends.numba.conv as K
+
+    monkeypatch.setattr(K, "PARALLEL_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(K, "PARALLEL_MIN_MACS", 0)
+    calls = []
+    run = K._run
+    monkeypatch.setattr(K, "_run", lambda fn, nchunk, *a: (calls.append((fn.__name__, nchunk)), run(fn, nchunk, *a))[1])
+
+    def same(a, b):
+        for u, v in zip(a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,)):
+            np.testing.assert_allclose(u, v, rtol=0, atol=1e-9)
+
+    x = rng.standard_normal((6, 4, 7, 7))
+    wt = rng.standard_normal((5, 4, 3, 3))
+    y = K.conv2d_forward(x, wt, 1, 1, 1, 1)
+    dy = rng.standard_normal(y.shape)
+    same(y, REF.conv2d_forward(x, wt, 1, 1, 1, 1))
+    same(K.conv2d_backward(dy, x, wt, 1, 1, 1, 1), REF.conv2d_backward(dy, x, wt, 1, 1, 1, 1))
+    g, b = rng.standard_normal(4), rng.standard_normal(4)
+    rm, rv = rng.standard_normal(4), rng.random(4) + 0.1
+    ref = REF.batchnorm_forward_train(x, g, b, 1e-5)
+    same(K.batchnorm_forward_train(x, g, b, 1e-5), ref)
+    dx = rng.standard_normal(x.shape)
+    same(K.batchnorm_backward(dx, x, g, ref[1], ref[3]), REF.batchnorm_backward(dx, x, g, ref[1], ref[3]))
+    same(K.batchnorm_forward_eval(x, g, b, rm, rv, 1e-5), REF.batchnorm_forward_eval(x, g, b, rm, rv, 1e-5))
+    same(K.batchnorm_backward_eval(dx, x, g, rm, rv, 1e-5), REF.batchnorm_backward_eval(dx, x, g, rm, rv, 1e-5))
+    same(K.relu_forward(x), REF.relu_forward(x))
+    same(K.relu_backward(dx, x), REF.relu_backward(dx, x))
+    for cip in (False, True):
+        same(K.avg_pool2d_forward(x, 3, 1, 1, cip), REF.avg_pool2d_forward(x, 3, 1, 1, cip))
+        same(K.avg_pool2d_backward(dx, 7, 7, 3, 1, 1, cip), REF.avg_pool2d_backward(dx, 7, 7, 3, 1, 1, cip))
+    ym, am = K.max_pool2d_forward(x, 2, 2, 0)
+    yr, ar = REF.max_pool2d_forward(x, 2, 2, 0)
+    same(ym, yr)
+    same(K.max_pool2d_backward(np.ones_like(ym), am, 7, 7), REF.max_pool2d_backward(np.ones_like(yr), ar, 7, 7))
+    same(K.global_avg_pool_forward(x), REF.global_avg_pool_forward(x))
+    same(K.sum_edges_forward((x, dx, x)), REF.sum_edges_forward((x, dx, x)))
+    assert len(calls) >= 12 and min(n for _, n in calls) > 1, calls  # every kernel ran in chunks

@@ -40,8 +40,13 @@ import scipy.linalg.cython_blas  # noqa: F401  (the BLAS np.dot calls inside Num
 
 from archmodel.backends.numba._jit import njit
 
-#: Arrays with fewer elements than this are processed on the calling thread only.
-PARALLEL_MIN_ELEMENTS = 1 << 15
+#: Element-wise kernels on fewer elements than this run on the calling thread only, and so do
+#: convolutions of fewer multiply-accumulates than :data:`PARALLEL_MIN_MACS`: below these a
+#: thread hand-off (~70 us on a 2-core VM) costs more than the work it shares. Measured on the
+#: micro-benchmark's networks (C=8, 8x8, batch 32), two threads with the earlier limits of 2^15
+#: for both were 1.3-1.8x *slower* per training step than one.
+PARALLEL_MIN_ELEMENTS = 1 << 18
+PARALLEL_MIN_MACS = 1 << 24
 
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
@@ -76,9 +81,10 @@ def _max_threads() -> int:
 CHUNKS_PER_THREAD = 4
 
 
-def _n_chunks(n_items: int, work: int) -> int:
-    """How many chunks to split ``n_items`` independent items of total ``work`` into."""
-    if work < PARALLEL_MIN_ELEMENTS or n_items < 2:
+def _n_chunks(n_items: int, work: int, min_work: int | None = None) -> int:
+    """How many chunks to split ``n_items`` independent items of total ``work`` into (one
+    below ``min_work``, default :data:`PARALLEL_MIN_ELEMENTS`, read at call time)."""
+    if work < (PARALLEL_MIN_ELEMENTS if min_work is None else min_work) or n_items < 2:
         return 1
     return max(1, min(_max_threads() * CHUNKS_PER_THREAD, n_items))
 
@@ -483,7 +489,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, stride: int, padding: int, dila
     coutg = cout // g
     k = cg * kh * kw
     y = np.empty((n, cout, ho, wo), dtype=x.dtype)
-    nchunk = _n_chunks(n, n * cout * ho * wo * k)
+    nchunk = _n_chunks(n, n * cout * ho * wo * k, min_work=PARALLEL_MIN_MACS)
     bmax = _block_size(ho * (wd + 2 * padding), k, -(-n // nchunk))
     _run(_conv_fwd_chunk, nchunk, x, w.reshape(g, coutg, k), y, g, cg, coutg, kh, kw, stride,
          padding, dilation, bmax)
@@ -503,7 +509,7 @@ def conv2d_backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride: int, p
     coutg = cout // g
     k = cg * kh * kw
     dx = np.zeros_like(x)
-    nchunk = _n_chunks(n, dy.size * k)
+    nchunk = _n_chunks(n, dy.size * k, min_work=PARALLEL_MIN_MACS)
     dwp = np.zeros((nchunk, g, k, coutg), dtype=x.dtype)
     bmax = _block_size(dy.shape[2] * (wd + 2 * padding), k, -(-n // nchunk))
     _run(_conv_bwd_chunk, nchunk, dy, x, w.reshape(g, coutg, k), dx, dwp, g, cg, coutg, kh, kw,
