@@ -26,17 +26,23 @@ def _parse_plan(text: str) -> dict[int, str]:
 @click.option("--budget", type=click.FloatRange(min=0), default=0.2, show_default=True,
               help="Without --plan: a random legal disguise with at most this fraction of extra "
                    "multiply-accumulates.")
+@click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A learned disguising policy (.npz, DisguisePolicy.save; e.g. from "
+                   "benchmarks/bench_disguise_policy.py --save-policy): its plan under --budget.")
+@click.option("--encoder", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The GATES predictor (.npz) the policy was trained with, if any.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random disguise.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False), required=True,
               help="Where to save the disguised network (.npz).")
 @json_option
-def disguise(network: str, plan: str | None, budget: float, seed: int, output: str, as_json: bool) -> None:
+def disguise(network: str, plan: str | None, budget: float, policy_path: str | None, encoder: str | None,
+             seed: int, output: str, as_json: bool) -> None:
     """Rewrite a trained NB201 network into a weight-equivalent one with another architecture.
 
     Prints the plan, the extra multiply-accumulates and the equivalence check (max |difference|
     of the logits on the digits test images). With --json: {"plan", "overhead",
-    "max_abs_diff", "arch", "disguised_arch"}. The learned disguising policy is not available
-    yet: without --plan the disguise is random (the policy's baseline).
+    "max_abs_diff", "arch", "disguised_arch"}. Without --plan: the plan of --policy, else a
+    random legal disguise (the policy's baseline), both within --budget.
     """
     from archmodel.conv import Network
     from archmodel.disguise import disguise as make_disguise
@@ -45,7 +51,21 @@ def disguise(network: str, plan: str | None, budget: float, seed: int, output: s
     from archmodel.disguise.cost import overhead, random_plan
 
     net = Network.load(network)
-    chosen = _parse_plan(plan) if plan else random_plan(net, budget, seed)
+    if plan and policy_path:
+        raise click.UsageError("give --plan or --policy, not both")
+    if encoder and not policy_path:
+        raise click.UsageError("--encoder goes with --policy")
+    if plan:
+        chosen = _parse_plan(plan)
+    elif policy_path:
+        from archmodel.disguise.policy import load_policy
+        from archmodel.predictors import load_predictor
+
+        pol = load_policy(policy_path, encoder=load_predictor(encoder) if encoder else None)
+        pol.budget = budget
+        chosen = pol.plan(net)
+    else:
+        chosen = random_plan(net, budget, seed)
     d = make_disguise(net, chosen)
     diff = max_abs_diff(net, d, digits_for(net).X_test)
     d.save(output, metadata={"disguise_of": net.arch_string, "plan": {str(k): v for k, v in chosen.items()}})
