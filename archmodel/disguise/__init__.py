@@ -5,8 +5,8 @@ one (same evaluation-mode outputs up to rounding) by rewriting cell ops with the
 constructions of :data:`REWRITES`; :func:`max_abs_diff` checks the equivalence on real inputs.
 :mod:`archmodel.disguise.cost` measures a disguise's overhead and draws random legal disguises
 under a budget; :mod:`archmodel.disguise.attack` runs the transfer attack a disguise must
-blunt (surrogate training, PGD, the victim's accuracy) and a disguise's benefit. The learned
-disguising policy is not implemented yet.
+blunt (surrogate training, PGD, the victim's accuracy) and a disguise's benefit;
+:mod:`archmodel.disguise.policy` learns which rewrites to apply (REINFORCE under a budget).
 
 Examples
 --------
