@@ -2,7 +2,8 @@
 
 Protocol (all seeded; digits at 8x8, 3 channels, as ``archmodel net train --input-size 8``):
 
-1. Victims: ``--train-victims`` + ``--test-victims`` distinct random NB201 cells, each trained
+1. Victims: ``--train-victims`` + ``--test-victims`` distinct random NB201 cells that have a
+   legal disguise within the budget (a cell of 3x3 convolutions only has none), each trained
    from scratch (C=8, N=1, ``--epochs`` epochs, seed = victim index).
 2. Policy: :class:`archmodel.disguise.policy.DisguisePolicy` with the encoder of a GATES
    predictor fitted on 1 % of nb201-analog (``baseline_accuracy``; one-hot features only when
@@ -34,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-victims", type=int, default=10)
     ap.add_argument("--test-victims", type=int, default=20)
     ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--samples", type=int, default=2)
     ap.add_argument("--budget", type=float, default=0.2)
     ap.add_argument("--eps", type=float, default=0.15)
@@ -57,7 +58,19 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.perf_counter()
     space = get_space("nb201")
     n = args.train_victims + args.test_victims
-    cells = space.sample(n, 2026, unique=True)
+    # victims: random cells that have at least one legal disguise within the budget
+    from archmodel.errors import ParameterError
+
+    cells = []
+    for a in space.sample(4 * n, 2026, unique=True):
+        probe = build_nb201_network(resolve_ops(a), C=8, N=1, in_channels=3, input_size=8, rng=0)
+        try:
+            random_plan(probe, args.budget, 0, max_tries=50)
+        except ParameterError:
+            continue
+        cells.append(a)
+        if len(cells) == n:
+            break
     data = None
     victims = []
     for i, a in enumerate(cells):

@@ -59,7 +59,7 @@ def test_fit_learns_a_rewarded_rewrite_and_plans_within_budget(victims):
         e = list(v.config["ops"]).index("skip_connect")
         return 1.0 if plan.get(e) == "conv_bn_1x1" else 0.0
 
-    pol = DisguisePolicy(budget=0.5, lr=2.0, entropy=0.0, rng=0).fit(victims, reward, steps=15, samples=4)
+    pol = DisguisePolicy(budget=0.5, lr=0.5, entropy=0.0, rng=0).fit(victims, reward, steps=15, samples=4)
     assert pol.history_[-1]["mean_reward"] > pol.history_[0]["mean_reward"] + 0.2
     for v in victims:
         plan = pol.plan(v)
@@ -93,7 +93,7 @@ def test_cli_disguise_with_a_saved_policy(victims, tmp_path):
 
     from archmodel.cli.main import cli
 
-    pol = DisguisePolicy(budget=0.5, lr=2.0, entropy=0.0, rng=0).fit(
+    pol = DisguisePolicy(budget=0.5, lr=0.5, entropy=0.0, rng=0).fit(
         victims, lambda v, p: 1.0 if "conv_bn_1x1" in p.values() else 0.0, steps=10, samples=4)
     ppath, npath, out = tmp_path / "pol.npz", tmp_path / "net.npz", tmp_path / "d.npz"
     pol.save(ppath)

@@ -53,7 +53,11 @@ class DisguisePolicy:
     entropy : float
         Weight of the entropy bonus.
     baseline_momentum : float
-        Moving-average baseline ``b <- m b + (1 - m) r``.
+        Moving-average baseline ``b <- m b + (1 - m) r`` (and of ``r^2``: advantages are divided
+        by the running standard deviation of the rewards).
+    keep_init : float
+        Initial extra logit of keeping an edge's op (a start that rewrites few edges, so that
+        sampled plans mostly fit the budget).
     rng : int or None
 
     Attributes
@@ -66,12 +70,13 @@ class DisguisePolicy:
     """
 
     def __init__(self, *, budget: float = 0.2, encoder: Any = None, lr: float = 0.5, entropy: float = 0.01,
-                 baseline_momentum: float = 0.8, rng: int | None = None) -> None:
+                 baseline_momentum: float = 0.8, keep_init: float = 1.5, rng: int | None = None) -> None:
         self.budget = budget
         self.encoder = encoder
         self.lr = lr
         self.entropy = entropy
         self.baseline_momentum = baseline_momentum
+        self.keep_init = keep_init
         self.rng = rng
 
     # ------------------------------------------------------------------ features and policy
@@ -92,12 +97,17 @@ class DisguisePolicy:
         parts.append(np.ones((len(ops), 1)))
         return np.concatenate(parts, axis=1)
 
-    def _probs(self, feats: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _logprobs(self, feats: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Log-probabilities ``[edges, ops]`` (0 where masked; a stable log-softmax, finite on
+        every legal entry)."""
         z = feats @ self.weight_.T + self.bias_
         z = np.where(mask, z, -np.inf)
-        z -= z.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        return p / p.sum(axis=1, keepdims=True)
+        z = z - z.max(axis=1, keepdims=True)
+        lse = np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return np.where(mask, z - lse, 0.0)
+
+    def _probs(self, feats: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return np.where(mask, np.exp(self._logprobs(feats, mask)), 0.0)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "weight_"):
@@ -106,9 +116,13 @@ class DisguisePolicy:
     def _init(self, n_features: int) -> None:
         from archmodel.conv.nb201 import EXTENDED_OPS
 
-        self.weight_ = np.zeros((len(EXTENDED_OPS), n_features))
-        self.bias_ = np.zeros(len(EXTENDED_OPS))
+        n_ops = len(EXTENDED_OPS)
+        self.weight_ = np.zeros((n_ops, n_features))
+        # the op one-hot block sits before the final constant feature: action == current op
+        self.weight_[:, n_features - 1 - n_ops:n_features - 1] += self.keep_init * np.eye(n_ops)
+        self.bias_ = np.zeros(n_ops)
         self.baseline_ = 0.0
+        self.reward_sq_ = 0.0
         self.history_: list[dict[str, float]] = []
 
     def _plan_from(self, ops: Sequence[str], actions: np.ndarray) -> dict[int, str]:
@@ -162,9 +176,8 @@ class DisguisePolicy:
     def _objective(self, feats: np.ndarray, mask: np.ndarray, actions: np.ndarray, adv: float) -> float:
         """``adv * sum_e log pi(a_e) + entropy * sum_e H(pi_e)``: what one sample's update
         ascends (the gradient of :meth:`_objective_grad`, checked by finite differences)."""
-        p = self._probs(feats, mask)
-        logp = np.log(np.where(mask, p, 1.0))
-        ent = -(np.where(mask, p * logp, 0.0)).sum()
+        logp = self._logprobs(feats, mask)
+        ent = -(np.where(mask, np.exp(logp) * logp, 0.0)).sum()
         return float(adv * logp[np.arange(len(actions)), actions].sum() + self.entropy * ent)
 
     def _objective_grad(self, feats: np.ndarray, mask: np.ndarray, p: np.ndarray, actions: np.ndarray,
@@ -175,7 +188,7 @@ class DisguisePolicy:
         dz[np.arange(len(actions)), actions] += 1.0
         dz *= adv
         # entropy: d H_e / d z_k = -p_k (log p_k + H_e) on the legal entries
-        logp = np.log(np.where(mask, p, 1.0))
+        logp = self._logprobs(feats, mask)
         ent_rows = -(np.where(mask, p * logp, 0.0)).sum(axis=1)
         dz += self.entropy * np.where(mask, -p * (logp + ent_rows[:, None]), 0.0)
         return dz.T @ feats, dz.sum(axis=0)
@@ -206,17 +219,20 @@ class DisguisePolicy:
             rewards, within, ents = [], 0, []
             for v, f, m in zip(victims, feats, masks):
                 p = self._probs(f, m)
-                ent_rows = -(np.where(m, p * np.log(np.where(m, p, 1.0)), 0.0)).sum(axis=1)
+                ent_rows = -(np.where(m, p * self._logprobs(f, m), 0.0)).sum(axis=1)
                 ents.append(float(ent_rows.mean()))
                 for _ in range(samples):
                     plan, actions, clean = self._draw(v, p, rng)
                     within += clean
                     r = float(reward(v, plan)) if plan else 0.0
                     rewards.append(r)
-                    dw, db = self._objective_grad(f, m, p, actions, r - self.baseline_)
+                    scale = np.sqrt(max(self.reward_sq_ - self.baseline_ ** 2, 0.0)) + 1e-3
+                    dw, db = self._objective_grad(f, m, p, actions, (r - self.baseline_) / scale)
                     gw += dw
                     gb += db
-                    self.baseline_ = self.baseline_momentum * self.baseline_ + (1 - self.baseline_momentum) * r
+                    mom = self.baseline_momentum
+                    self.baseline_ = mom * self.baseline_ + (1 - mom) * r
+                    self.reward_sq_ = mom * self.reward_sq_ + (1 - mom) * r * r
             n = len(victims) * samples
             self.weight_ += self.lr * gw / n
             self.bias_ += self.lr * gb / n
