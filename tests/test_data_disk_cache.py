@@ -113,3 +113,24 @@ def test_the_key_covers_options_source_and_code():
     disk_cache._code_digest.cache_clear()
     digest = disk_cache._code_digest()
     assert len(digest) == 64 and digest == disk_cache._code_digest()
+
+
+def test_the_code_digest_covers_the_installed_space_specs(tmp_path, monkeypatch):
+    from importlib import resources
+
+    specs = resources.files("archmodel.specs").joinpath("spaces")
+    copy = tmp_path / "spaces"
+    copy.mkdir()
+    for p in specs.iterdir():
+        if p.name.endswith(".json"):
+            (copy / p.name).write_bytes(p.read_bytes())
+    real = resources.files
+    monkeypatch.setattr(resources, "files", lambda pkg: tmp_path if pkg == "archmodel.specs" else real(pkg))
+    disk_cache._code_digest.cache_clear()
+    same = disk_cache._code_digest()
+    (copy / "nb201.json").write_bytes((copy / "nb201.json").read_bytes() + b"\n")
+    disk_cache._code_digest.cache_clear()
+    edited = disk_cache._code_digest()
+    monkeypatch.undo()
+    disk_cache._code_digest.cache_clear()
+    assert same == disk_cache._code_digest() and edited != same

@@ -68,10 +68,13 @@ def _code_digest() -> str:
     from archmodel import __version__
 
     h = hashlib.sha256(f"{FORMAT}:{FORMAT_VERSION}:{__version__}".encode())
+    from importlib import resources
+
     root = Path(__file__).resolve().parent
     files = sorted(root.glob("*.py")) + sorted((root.parent / "spaces").glob("*.py"))
-    specs = root.parent / "specs" / "spaces"
-    files += sorted(specs.glob("*.json")) if specs.is_dir() else []
+    # the space specs wherever the install put them (specs/ is mapped to archmodel.specs)
+    specs = resources.files("archmodel.specs").joinpath("spaces")
+    files += sorted((p for p in specs.iterdir() if p.name.endswith(".json")), key=lambda p: p.name)
     for f in files:
         h.update(f.name.encode())
         h.update(f.read_bytes())
