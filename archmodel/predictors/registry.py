@@ -23,6 +23,7 @@ REGISTRY: dict[str, str] = {
 ENCODERS: dict[str, str] = {"gates": "GATESPredictor", "mlp": "MLPPredictor",
                             "lstm": "LSTMPredictor", "gcn": "GCNPredictor"}
 
+
 def predictor_class(name: str) -> type:
     """The predictor class registered as ``name``."""
     if name not in REGISTRY:

@@ -4,7 +4,7 @@
 is read by this small tokenizer and recursive-descent parser, not by Python's parser: the
 contract (``specs/onnx/darts.json``) promises that archmodel refuses what a contract client
 refuses, and Python's literal syntax accepts far more (comments, escapes, sets, implicit string
-concatenation, hexadecimal and underscored integers, ``(x)`` as a scalar, a keyword twice).
+concatenation, hexadecimal and underscored integers, line continuations, a keyword twice).
 
 Tokens: names (letters, digits, ``_``), ``( ) [ ] , =``, strings in single or double quotes
 without a backslash, integers (an optional ``+``/``-``, whitespace allowed after it, then ASCII

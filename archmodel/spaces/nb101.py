@@ -23,7 +23,6 @@ N = 7
 TRIU = [(i, j) for i in range(N) for j in range(i + 1, N)]
 
 
-
 class _DuplicateKey(Exception):
     pass
 
@@ -36,6 +35,7 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise _DuplicateKey(key)
         out[key] = value
     return out
+
 
 class NB101Space(SearchSpace):
     """NAS-Bench-101."""

@@ -21,7 +21,7 @@ import numpy as np
 
 from archmodel.arch import Arch
 from archmodel.graph import CellGraph
-from archmodel.spaces.base import CONTRACT_WHITESPACE, SearchSpace
+from archmodel.spaces.base import SearchSpace
 from archmodel.spaces.genotype_syntax import GenotypeSyntaxError, parse_genotype_call
 
 CONCAT = "concat"
@@ -180,7 +180,7 @@ class TwoInputCellSpace(SearchSpace):
             raise self._err(f"genotype must be a string; got {type(text).__name__}")
         allowed = tuple(self.cell_names) + tuple(f"{c}_concat" for c in self.cell_names)
         try:
-            fields = parse_genotype_call(text.strip(CONTRACT_WHITESPACE), allowed)
+            fields = parse_genotype_call(text, allowed)  # its tokenizer skips the contract's whitespace
         except GenotypeSyntaxError as exc:
             raise self._err(f"cannot read genotype {text!r}: {exc}") from None
         seq: list[int] = []

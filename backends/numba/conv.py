@@ -530,24 +530,9 @@ LANES = 8
 
 
 @njit
-def _channel_sum(x3, ch, shift):
-    """``sum over (sample, position) of x3[s, ch, p] - shift``, in float64 lanes."""
-    n, _, hw = x3.shape
-    acc = np.zeros(LANES)
-    for s in range(n):
-        row = x3[s, ch]
-        full = hw - hw % LANES
-        for p in range(0, full, LANES):
-            for j in range(LANES):
-                acc[j] += row[p + j] - shift
-        for p in range(full, hw):
-            acc[p % LANES] += row[p] - shift
-    return acc.sum()
-
-
-@njit
-def _channel_sq_dev(x3, ch, mu):
-    """``sum of (x3[s, ch, p] - mu)^2`` (the subtraction in the array dtype, as NumPy)."""
+def _channel_sum(x3, ch, mu, square):
+    """``sum over (sample, position) of d`` (``square``: of ``d^2``) with ``d = x3[s, ch, p] - mu``
+    (the subtraction in the array dtype, as NumPy), in float64 lanes."""
     n, _, hw = x3.shape
     acc = np.zeros(LANES)
     for s in range(n):
@@ -556,10 +541,10 @@ def _channel_sq_dev(x3, ch, mu):
         for p in range(0, full, LANES):
             for j in range(LANES):
                 d = row[p + j] - mu
-                acc[j] += d * d
+                acc[j] += d * d if square else d
         for p in range(full, hw):
             d = row[p] - mu
-            acc[p % LANES] += d * d
+            acc[p % LANES] += d * d if square else d
     return acc.sum()
 
 
@@ -591,9 +576,9 @@ def _bn_train_chunk(t, nchunk, x3, gamma, beta, eps, y3, mean, var, invstd):
     m = n * hw
     lo, hi = _bounds(t, nchunk, c)
     for ch in range(lo, hi):
-        mean[ch] = _channel_sum(x3, ch, 0.0) / m
+        mean[ch] = _channel_sum(x3, ch, x3.dtype.type(0), False) / m
         mu = mean[ch]                      # rounded to the array dtype, as in NumPy
-        v = _channel_sq_dev(x3, ch, mu) / m
+        v = _channel_sum(x3, ch, mu, True) / m
         inv = 1.0 / math.sqrt(v + eps)
         var[ch] = v
         invstd[ch] = inv
