@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from archmodel.conv import build_nb201_network
     from archmodel.disguise import disguise, max_abs_diff
-    from archmodel.disguise.cost import network_macs as conv_macs
+    from archmodel.disguise.cost import network_macs
     from archmodel.pim import simulate
     from archmodel.utils import hardware_summary
 
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         net64 = build_nb201_network(VICTIM, rng=0, **cfg).astype(np.float64)
         x = np.random.default_rng(0).standard_normal((n_images, cfg["in_channels"], cfg["input_size"],
                                                       cfg["input_size"])).astype(np.float32)
-        base_macs, base_lat = conv_macs(net), simulate(net).latency_s
+        base_macs, base_lat = network_macs(net), simulate(net).latency_s
         max_abs_diff(net, disguise(net, {0: "nor_conv_3x3"}), x[:2])  # warm-up (kernel loads)
         for label, plan in PLANS.items():
             t_apply, t_verify = [], []
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
                 t_verify.append(time.perf_counter() - t1)
             diff64 = max_abs_diff(net64, disguise(net64, plan), x.astype(np.float64))
             dp = d.num_parameters() / net.num_parameters() - 1
-            dm = conv_macs(d) / base_macs - 1
+            dm = network_macs(d) / base_macs - 1
             dl = simulate(d).latency_s / base_lat - 1
             print(f"{size:<22} {label:<19} {1e3 * min(t_apply):>9.1f} {1e3 * min(t_verify):>10.1f} "
                   f"{diff32:>9.1e} {diff64:>9.1e} {dp:>+8.1%} {dm:>+7.1%} {dl:>+9.1%}", flush=True)

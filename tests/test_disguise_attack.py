@@ -11,7 +11,7 @@ from archmodel.cli.main import cli
 from archmodel.conv import Network
 from archmodel.disguise import disguise
 from archmodel.disguise.attack import digits_for, pgd_attack, transfer_attack
-from archmodel.disguise.cost import network_macs, overhead, random_plan
+from archmodel.disguise.cost import network_macs, overhead, plan_overhead, random_plan
 
 ARCH = "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|none~2|"
 
@@ -55,6 +55,7 @@ def test_random_plans_meet_the_budget(victim):
     for seed in range(4):
         plan = random_plan(net, 0.1, seed)
         assert plan and overhead(net, disguise(net, plan)) <= 0.1
+        assert plan_overhead(net, plan) == overhead(net, disguise(net, plan))
     assert network_macs(disguise(net, {0: "nor_conv_5x5"})) > network_macs(net)
     with pytest.raises(Exception, match="no random legal disguise within an overhead budget of 0"):
         random_plan(net, 0.0, 0, max_tries=5)

@@ -23,6 +23,19 @@ def test_equals_the_built_networks(cfg):
         assert got["macs"][i] == pytest.approx(flops(net) * 1e6, rel=1e-12)
 
 
+def test_disguise_ops_given_by_name_equal_the_built_networks():
+    cells = [["nor_conv_5x5", "conv_bn_3x3", "none", "skip_connect", "conv_bn_1x1", "avg_pool_3x3"],
+             ["conv_bn_5x5", "nor_conv_1x1", "nor_conv_3x3", "none", "none", "skip_connect"]]
+    cfg = dict(C=4, N=2, input_size=8, in_channels=1, num_classes=5)
+    got = nb201_complexity(cells, **cfg)
+    for i, ops in enumerate(cells):
+        net = build_nb201_network(ops, rng=0, **cfg)
+        assert got["params"][i] == net.num_parameters()
+        assert got["macs"][i] == pytest.approx(flops(net) * 1e6, rel=1e-12)
+    with pytest.raises(ParameterError, match="naslib_flops counts NAS-Bench-201 ops only"):
+        naslib_flops(cells)
+
+
 def test_params_and_flops_match_the_naslib_file():
     from archmodel.data import load_dataset
 

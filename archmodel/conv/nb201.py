@@ -50,10 +50,10 @@ from archmodel.conv.layers import (
     Conv2d,
     GlobalAvgPool,
     Identity,
+    ConvBN,
     Layer,
     Linear,
     ReLU,
-    ConvBN,
     ReLUConvBN,
     Sequential,
     Zero,
@@ -68,6 +68,14 @@ EXTENDED_OPS: tuple[str, ...] = NB201_OPS + ("nor_conv_5x5", "conv_bn_1x1", "con
 
 #: Edge order of a cell's 6 ops: (source node, destination node), as in the arch string.
 NB201_EDGES: tuple[tuple[int, int], ...] = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
+
+
+def op_kernel_size(name: str) -> int | None:
+    """The kernel size of a convolution op (``nor_conv_kxk``, ``conv_bn_kxk``), else None."""
+    for prefix in ("nor_conv_", "conv_bn_"):
+        if name.startswith(prefix):
+            return int(name[len(prefix)])
+    return None
 
 
 def check_ops(ops: Sequence[str], vocabulary: Sequence[str] = NB201_OPS) -> tuple[str, ...]:
@@ -143,7 +151,7 @@ def make_op(name: str, channels: int, *, rng: np.random.Generator, init: str, dt
         return Identity()
     if name == "avg_pool_3x3":
         return AvgPool2d(3, stride=1, padding=1, count_include_pad=False)
-    k = int(name[-1])  # nor_conv_kxk / conv_bn_kxk
+    k = op_kernel_size(name)
     if name.startswith("conv_bn_"):
         return ConvBN(channels, channels, k, 1, k // 2, bn_momentum=bn_momentum, bn_eps=bn_eps,
                       rng=rng, init=init, dtype=dtype)

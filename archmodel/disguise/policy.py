@@ -133,14 +133,13 @@ class DisguisePolicy:
     def _draw(self, net: Any, p: np.ndarray, rng: np.random.Generator) -> tuple[dict[int, str], np.ndarray, bool]:
         """Actions drawn from ``p``, repaired to the budget: (plan, actions, needed no repair)."""
         from archmodel.conv.nb201 import EXTENDED_OPS
-        from archmodel.disguise.cost import overhead
-        from archmodel.disguise.transforms import disguise
+        from archmodel.disguise.cost import plan_overhead
 
         ops = list(net.config["ops"])
         actions = np.array([rng.choice(p.shape[1], p=row) for row in p])
         plan = self._plan_from(ops, actions)
         clean = True
-        while plan and overhead(net, disguise(net, plan)) > self.budget:
+        while plan and plan_overhead(net, plan) > self.budget:
             clean = False
             e = int(rng.choice(sorted(plan)))
             del plan[e]
@@ -159,8 +158,7 @@ class DisguisePolicy:
         op, then the rewrites with the smallest probability margin over keeping the op are
         dropped until the plan fits the budget."""
         from archmodel.conv.nb201 import EXTENDED_OPS
-        from archmodel.disguise.cost import overhead
-        from archmodel.disguise.transforms import disguise
+        from archmodel.disguise.cost import plan_overhead
 
         self._check_fitted()
         ops = list(net.config["ops"])
@@ -169,7 +167,7 @@ class DisguisePolicy:
         plan = self._plan_from(ops, best)
         keep = {e: p[e, EXTENDED_OPS.index(ops[e])] for e in range(len(ops))}
         order = sorted(plan, key=lambda e: p[e, best[e]] - keep[e])
-        while plan and overhead(net, disguise(net, plan)) > self.budget:
+        while plan and plan_overhead(net, plan) > self.budget:
             plan.pop(order.pop(0))
         return plan
 

@@ -59,15 +59,10 @@ class Rewrite:
         return self.construction is not None
 
 
-def _kernel(op: str) -> int | None:
-    for prefix in ("nor_conv_", "conv_bn_"):
-        if op.startswith(prefix):
-            return int(op[len(prefix)])
-    return None
-
-
 def _classify(src: str, tgt: str) -> tuple[str | None, str]:
-    ks, kt = _kernel(src), _kernel(tgt)
+    from archmodel.conv.nb201 import op_kernel_size
+
+    ks, kt = op_kernel_size(src), op_kernel_size(tgt)
     if src == "avg_pool_3x3":
         return None, ("avg_pool_3x3 excludes the padding from its divisor (count_include_pad=False): "
                       "border outputs divide by 4 or 6 taps, inner ones by 9, while a convolution "

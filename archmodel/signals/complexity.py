@@ -28,9 +28,6 @@ from archmodel.errors import ParameterError
 
 __all__ = ["nb201_complexity", "naslib_flops"]
 
-_CONV_K = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}
-
-
 @lru_cache(maxsize=16)
 def _skeleton(C: int, N: int, input_size: int, in_channels: int, num_classes: int) -> tuple[int, float]:
     from archmodel.conv import build_nb201_network
@@ -42,13 +39,18 @@ def _skeleton(C: int, N: int, input_size: int, in_channels: int, num_classes: in
 
 
 def _op_matrix(cells: Any) -> np.ndarray:
-    """Cells as an int array [n, 6] of NB201 op indices (``archmodel.conv.nb201.NB201_OPS``)."""
+    """Cells as an int array [n, 6] of op indices in :data:`archmodel.conv.nb201.EXTENDED_OPS`
+    (whose first five are ``NB201_OPS``)."""
     from archmodel.arch import Arch
-    from archmodel.conv.nb201 import NB201_OPS
+    from archmodel.conv.nb201 import EXTENDED_OPS, NB201_OPS, check_ops
     from archmodel.spaces import get_space
 
     if isinstance(cells, np.ndarray) and cells.dtype.kind in "iu":
         ops = np.asarray(cells, np.int64)
+    elif len(cells) and all(isinstance(c, (list, tuple)) and c and all(isinstance(o, str) for o in c)
+                            for c in cells):  # op names, disguise ops allowed
+        return np.array([[EXTENDED_OPS.index(o) for o in check_ops(c, EXTENDED_OPS)] for c in cells],
+                        dtype=np.int64)
     else:
         space = get_space("nb201")
         names = list(space.ops)
@@ -67,8 +69,10 @@ def nb201_complexity(cells: Sequence[Any] | np.ndarray, *, C: int = 16, N: int =
 
     Parameters
     ----------
-    cells : sequence of Arch / NB201 strings, or int ndarray [n, 6]
-        The cells (op indices in :data:`archmodel.conv.nb201.NB201_OPS` order for an array).
+    cells : sequence of Arch / NB201 strings / 6 op names, or int ndarray [n, 6]
+        The cells (op indices in :data:`archmodel.conv.nb201.NB201_OPS` order for an array). Op
+        names may come from :data:`archmodel.conv.nb201.EXTENDED_OPS` (5x5 and Conv-BN ops,
+        ``k^2 c^2 + 2 c`` parameters and ``k^2 c^2 h^2`` MACs per edge like the ReLU-Conv-BN ops).
     C, N, input_size, in_channels, num_classes : int
         The network (NAS-Bench-201's CIFAR-10 network by default).
 
@@ -78,15 +82,18 @@ def nb201_complexity(cells: Sequence[Any] | np.ndarray, *, C: int = 16, N: int =
         ``params`` int64 [n] (affine batch-norm weights included), ``macs`` float64 [n]
         (convolutions and the classifier, one image).
     """
-    from archmodel.conv.nb201 import NB201_OPS
+    from archmodel.conv.nb201 import EXTENDED_OPS, op_kernel_size
 
     ops = _op_matrix(cells)
     base_params, base_macs = _skeleton(C, N, input_size, in_channels, num_classes)
     stages = [(C * 2 ** s, (input_size // 2 ** s) ** 2) for s in range(3)]
     params = np.full(len(ops), base_params, dtype=np.int64)
     macs = np.full(len(ops), base_macs, dtype=np.float64)
-    for name, k in _CONV_K.items():
-        count = (ops == NB201_OPS.index(name)).sum(axis=1)  # edges with this op, per cell
+    for i, name in enumerate(EXTENDED_OPS):
+        k = op_kernel_size(name)
+        if k is None:
+            continue
+        count = (ops == i).sum(axis=1)  # edges with this op, per cell
         params += count * N * sum(k * k * c * c + 2 * c for c, _ in stages)
         macs += count * N * sum(k * k * c * c * hw for c, hw in stages)
     return {"params": params, "macs": macs}
@@ -100,9 +107,11 @@ def naslib_flops(cells: Sequence[Any] | np.ndarray, *, C: int = 16, N: int = 5, 
     from archmodel.conv.nb201 import NB201_OPS
 
     ops = _op_matrix(cells)
+    if ops.size and ops.max() >= len(NB201_OPS):
+        raise ParameterError(f"naslib_flops counts NAS-Bench-201 ops only ({list(NB201_OPS)})")
     out = nb201_complexity(ops, C=C, N=N, input_size=input_size, in_channels=in_channels,
                            num_classes=num_classes)["macs"].copy()
     elements = N * sum(C * 2 ** s * (input_size // 2 ** s) ** 2 for s in range(3))  # one edge, all cells
-    convs = sum((ops == NB201_OPS.index(n)).sum(axis=1) for n in _CONV_K)
+    convs = sum((ops == NB201_OPS.index(n)).sum(axis=1) for n in ("nor_conv_1x1", "nor_conv_3x3"))
     pools = (ops == NB201_OPS.index("avg_pool_3x3")).sum(axis=1)
     return (out + 3 * elements * convs + 9 * elements * pools) / 1e6
