@@ -2,7 +2,7 @@
 
 An *estimator* gives each architecture a score whose ranking should follow the true metric:
 
-* ``gates``, ``mlp``, ``lstm``, ``gcn``: predictors trained on the training split
+* ``gates``, ``tagates``, ``mlp``, ``lstm``, ``gcn``: predictors trained on the training split
   (:func:`archmodel.predictors.make_predictor`); ``wlgp``: the WL-kernel GP;
 * ``zeroshot:NAME``: a zero-cost proxy column, from the data set's own low-fidelity columns or,
   failing that, from the NASLib zero-cost file of the same space (``zc/<space>``), joined by
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["EstimatorScores", "score_estimators", "report_table", "write_html", "TRAINED"]
 
-TRAINED = ("gates", "mlp", "lstm", "gcn", "wlgp")
+TRAINED = ("gates", "tagates", "mlp", "lstm", "gcn", "wlgp")
 NASLIB_FAILURE = -1e8
 
 

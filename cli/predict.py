@@ -29,7 +29,12 @@ def _print_report(report: dict) -> None:
 @_data_options
 @click.option("--train-size", type=float, default=0.01, show_default=True,
               help="Fraction (<1) or count (>=1) of architectures used for training.")
-@click.option("--encoder", type=click.Choice(["gates", "mlp", "lstm", "gcn"]), default="gates", show_default=True)
+@click.option("--encoder", type=click.Choice(["gates", "tagates", "mlp", "lstm", "gcn"]), default="gates",
+              show_default=True)
+@click.option("--symmetry-breaking", type=click.Choice(["none", "noise"]), default=None,
+              help="TA-GATES only: symmetry breaking of the initial edge embeddings (default none).")
+@click.option("--time-steps", type=click.IntRange(min=1), default=None,
+              help="TA-GATES only: forward/backward rounds (default 4).")
 @click.option("--loss", type=click.Choice(["hinge", "logistic", "listmle", "mse"]), default="hinge", show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=200, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=512, show_default=True)
@@ -42,10 +47,18 @@ def _print_report(report: dict) -> None:
               help="Save the trained predictor here (.npz).")
 @json_option
 @click.pass_context
-def train(ctx, data, target, space, arch_column, train_size, encoder, loss, epochs, batch_size, lr,
-          backend, dedup, seed, output, as_json):
+def train(ctx, data, target, space, arch_column, train_size, encoder, symmetry_breaking, time_steps, loss,
+          epochs, batch_size, lr, backend, dedup, seed, output, as_json):
     """Train a predictor on part of a data set and evaluate it on all the rest."""
     from archmodel.workflows import resolve_dataset, train_and_evaluate
+
+    extra = {}
+    for flag, name, value in (("--symmetry-breaking", "symmetry_breaking", symmetry_breaking),
+                              ("--time-steps", "time_steps", time_steps)):
+        if value is not None:
+            if encoder != "tagates":
+                raise click.UsageError(f"{flag} goes with --encoder tagates")
+            extra[name] = value
 
     ds = resolve_dataset(data, space=space, arch_column=arch_column, target=target)
     if train_size >= 1:
@@ -57,7 +70,7 @@ def train(ctx, data, target, space, arch_column, train_size, encoder, loss, epoc
         predictor, report = train_and_evaluate(
             ds, target, train_size=train_size, encoder=encoder, seed=seed, dedup=dedup,
             progress=lambda epoch, loss_value: bar.update(1), loss=loss, epochs=epochs,
-            batch_size=batch_size, lr=lr, backend=backend)
+            batch_size=batch_size, lr=lr, backend=backend, **extra)
     if output:
         predictor.save(output)
         report["output"] = output

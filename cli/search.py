@@ -6,7 +6,7 @@ import click
 from archmodel.cli.options import ProgressBar, emit_json, json_option
 from archmodel.cli.predict import _data_options
 
-PREDICTORS = ["gates", "mlp", "lstm", "gcn", "wlgp", "none"]
+PREDICTORS = ["gates", "tagates", "mlp", "lstm", "gcn", "wlgp", "none"]
 BASELINES = ["random", "evolution", "local", "bananas"]
 
 

@@ -228,3 +228,16 @@ def assert_correctly_rounded(got32: np.ndarray, ref64: np.ndarray, *, rel_double
     mid = 0.5 * (g[differ] + ref32[differ].astype(np.float64))
     assert np.all(np.abs(mid - ref64[differ]) <= delta), "a differing score is not at a rounding boundary"
     return int(differ.sum())
+
+
+# ============================================================================ NB201 cells as arrays
+NB201_EDGES = [(0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3)]
+
+
+def nb201_edges(ops: np.ndarray) -> np.ndarray:
+    """NB201 cells ([B, 6] operation indices, edge order of NB201_EDGES) -> int64 [B, 6, 3]."""
+    ops = np.asarray(ops)
+    e = np.zeros(ops.shape[:-1] + (6, 3), np.int64)
+    for k, (s, d) in enumerate(NB201_EDGES):
+        e[..., k, 0], e[..., k, 1], e[..., k, 2] = s, d, ops[..., k]
+    return e

@@ -12,19 +12,10 @@ from archmodel.errors import ParameterError, TrainingDivergedError
 from archmodel.models.gates import GATESModel, compress_edges
 from archmodel.nn import Adam, fit_scores
 from archmodel.testing import check_grad
+from conftest import NB201_EDGES, nb201_edges
 
-NB201_EDGES = [(0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3)]
 SMALL = dict(op_emb_dim=5, node_emb_dim=4, hidden_dim=6, gates_dims=(7, 8, 6),
              mlp_hidden=(9, 5), dropout=0.2)
-
-
-def nb201_edges(ops: np.ndarray) -> np.ndarray:
-    """NB201 cells ([B, 6] operation indices, edge order of NB201_EDGES) -> int64 [B, 6, 3]."""
-    ops = np.asarray(ops)
-    e = np.zeros(ops.shape[:-1] + (6, 3), np.int64)
-    for k, (s, d) in enumerate(NB201_EDGES):
-        e[..., k, 0], e[..., k, 1], e[..., k, 2] = s, d, ops[..., k]
-    return e
 
 
 def random_darts_edges(rng, b: int, n_ops: int = 8) -> np.ndarray:

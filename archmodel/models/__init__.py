@@ -2,10 +2,11 @@
 backward passes.
 
 gates     GATES encoder + MLP head (:class:`~archmodel.models.gates.GATESModel`)
+tagates   TA-GATES encoder + MLP head (:class:`~archmodel.models.tagates.TAGATESModel`)
 """
 from __future__ import annotations
 
-__all__ = ["GATESModel"]
+__all__ = ["GATESModel", "TAGATESModel"]
 
 
 def __getattr__(name: str):
@@ -13,4 +14,8 @@ def __getattr__(name: str):
         from archmodel.models.gates import GATESModel
 
         return GATESModel
+    if name == "TAGATESModel":
+        from archmodel.models.tagates import TAGATESModel
+
+        return TAGATESModel
     raise AttributeError(f"module 'archmodel.models' has no attribute {name!r}")

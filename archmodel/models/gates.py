@@ -422,6 +422,11 @@ class GATESModel(ScoreModel):
         """Width of :meth:`embed`'s output: ``n_cells * gates_dims[-1]``."""
         return self.n_cells * self.gates_dims[-1]
 
+    @property
+    def _op_in_dim(self) -> int:
+        """Input width of the ``op_attn`` layers (the operation embedding)."""
+        return self.op_emb_dim
+
     def _p(self, c: int, name: str) -> str:
         return f"encoder.cell{c}.{name}"
 
@@ -436,7 +441,7 @@ class GATESModel(ScoreModel):
             h_in = self.hidden_dim
             for l, h in enumerate(self.gates_dims):
                 shapes[self._p(c, f"gates{l}.weight")] = (h_in, h)
-                shapes[self._p(c, f"gates{l}.op_attn.weight")] = (self.op_emb_dim, h)
+                shapes[self._p(c, f"gates{l}.op_attn.weight")] = (self._op_in_dim, h)
                 shapes[self._p(c, f"gates{l}.op_attn.bias")] = (h,)
                 h_in = h
         return shapes
@@ -449,7 +454,7 @@ class GATESModel(ScoreModel):
                 params[name] = normal_init(rng, shape, 1.0, dt)
             elif ".x_hidden." in name or ".op_attn." in name:
                 params[name] = uniform_init(rng, shape, 1.0 / math.sqrt(
-                    self.node_emb_dim if ".x_hidden." in name else self.op_emb_dim), dt)
+                    self.node_emb_dim if ".x_hidden." in name else self._op_in_dim), dt)
             else:  # GATES weight [H_in, H]: uniform(+-1/sqrt(H)) as in the authors' code
                 params[name] = uniform_init(rng, shape, 1.0 / math.sqrt(shape[1]), dt)
         return params
@@ -556,21 +561,41 @@ class GATESModel(ScoreModel):
                               self.readout_nodes)
 
     # ------------------------------------------------------------------ shared (batch-free) parts
+    def _node_states(self, params: Mapping[str, np.ndarray], c: int, be) -> dict:
+        """Cell ``c``'s initial node states: ``t`` (embeddings, one row per input node plus the
+        zero row every other node starts from), ``th = x_hidden(t)`` and ``st = th @ W_0``."""
+        emb = params[self._p(c, "input_emb")]
+        t = np.concatenate([emb, np.zeros((1, emb.shape[1]), emb.dtype)], axis=0)
+        th = be.nn.linear_forward(t, params[self._p(c, "x_hidden.weight")],
+                                  params[self._p(c, "x_hidden.bias")])
+        st = be.nn.linear_forward(th, params[self._p(c, "gates0.weight")], None)
+        return {"t": t, "th": th, "st": st}
+
+    def _node_states_backward(self, params: Mapping[str, np.ndarray], c: int, sh: dict,
+                              d_st: np.ndarray, be) -> Params:
+        """Gradients of :meth:`_node_states` given ``d_st`` ``[n_inputs + 1, H_0]``."""
+        grads: Params = {}
+        d_th, gw0, _ = be.nn.linear_backward(d_st, sh["th"], params[self._p(c, "gates0.weight")], True)
+        grads[self._p(c, "gates0.weight")] = gw0
+        d_t, gwx, gbx = be.nn.linear_backward(d_th, sh["t"], params[self._p(c, "x_hidden.weight")], True)
+        grads[self._p(c, "x_hidden.weight")] = gwx
+        grads[self._p(c, "x_hidden.bias")] = gbx
+        grads[self._p(c, "input_emb")] = np.ascontiguousarray(d_t[:self.n_inputs])
+        return grads
+
     def _shared_forward(self, params: Mapping[str, np.ndarray], be) -> list[dict]:
         """Per cell: the initial node states of layer 1 and every layer's operation gates."""
         out = []
         for c in range(self.n_cells):
             p = lambda k: params[self._p(c, k)]  # noqa: E731
-            emb = p("input_emb")
-            t = np.concatenate([emb, np.zeros((1, emb.shape[1]), emb.dtype)], axis=0)
-            th = be.nn.linear_forward(t, p("x_hidden.weight"), p("x_hidden.bias"))
-            st = be.nn.linear_forward(th, p("gates0.weight"), None)
+            sh = self._node_states(params, c, be)
             gates = []
             for l in range(len(self.gates_dims)):
                 z = be.nn.linear_forward(p("op_emb"), p(f"gates{l}.op_attn.weight"),
                                          p(f"gates{l}.op_attn.bias"))
                 gates.append(be.nn.sigmoid_forward(z))
-            out.append({"t": t, "th": th, "st": st, "gates": gates})
+            sh["gates"] = gates
+            out.append(sh)
         return out
 
     def _shared_backward(self, params: Mapping[str, np.ndarray], shared: list[dict],
@@ -579,12 +604,7 @@ class GATESModel(ScoreModel):
         for c in range(self.n_cells):
             p = lambda k: params[self._p(c, k)]  # noqa: E731
             sh = shared[c]
-            d_th, gw0, _ = be.nn.linear_backward(d_st[c], sh["th"], p("gates0.weight"), True)
-            grads[self._p(c, "gates0.weight")] = gw0
-            d_t, gwx, gbx = be.nn.linear_backward(d_th, sh["t"], p("x_hidden.weight"), True)
-            grads[self._p(c, "x_hidden.weight")] = gwx
-            grads[self._p(c, "x_hidden.bias")] = gbx
-            grads[self._p(c, "input_emb")] = np.ascontiguousarray(d_t[:self.n_inputs])
+            grads.update(self._node_states_backward(params, c, sh, d_st[c], be))
             d_op = None
             for l in range(len(self.gates_dims)):
                 dz = be.nn.sigmoid_backward(d_gates[c][l], sh["gates"][l])
@@ -784,8 +804,8 @@ class GATESModel(ScoreModel):
                     np.add(grads[k], v, out=grads[k])
                 for c in range(self.n_cells):
                     np.add(d_st[c], pst[c], out=d_st[c])
-                    for l in range(len(self.gates_dims)):
-                        np.add(d_gates[c][l], pgt[c][l], out=d_gates[c][l])
+                    for a, b in zip(d_gates[c], pgt[c]):
+                        np.add(a, b, out=a)
             grads.update(self._shared_backward(params, shared, d_st, d_gates, be))
         return {k: grads[k] for k in self.param_shapes()}
 
@@ -812,13 +832,22 @@ class GATESModel(ScoreModel):
             feats.append(be.gates.readout_forward(y, plan.read_rows))
         return feats[0] if len(feats) == 1 else np.concatenate(feats, axis=1)
 
-    def _inference(self, params, batch, backend, head: bool) -> np.ndarray:
+    def _inference_inputs(self, params, batch, backend, head: bool):
+        """Checked inputs of :meth:`predict` / :meth:`embed`: ``(backend, cells, B, empty)``,
+        ``empty`` the (0-row) result when ``B == 0``, else None."""
         be = resolve_backend(backend)
         self.check_params(params)
         cells = self.check_batch(batch)
         b = self._batch_size(cells)
+        empty = None
         if b == 0:
-            return np.zeros((0,) if head else (0, self.embedding_dim), params[self._p(0, "op_emb")].dtype)
+            empty = np.zeros((0,) if head else (0, self.embedding_dim), params[self._p(0, "op_emb")].dtype)
+        return be, cells, b, empty
+
+    def _inference(self, params, batch, backend, head: bool) -> np.ndarray:
+        be, cells, b, empty = self._inference_inputs(params, batch, backend, head)
+        if empty is not None:
+            return empty
         n_jobs = resolve_n_jobs(self.n_jobs)
         out = []
         with single_threaded_blas():

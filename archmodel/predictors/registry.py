@@ -16,11 +16,12 @@ if TYPE_CHECKING:
 #: class name -> "module:attr"; also the encoder names used by the CLI
 REGISTRY: dict[str, str] = {
     "GATESPredictor": "archmodel.predictors.gates:GATESPredictor",
+    "TAGATESPredictor": "archmodel.predictors.tagates:TAGATESPredictor",
     "MLPPredictor": "archmodel.predictors.baselines:MLPPredictor",
     "LSTMPredictor": "archmodel.predictors.baselines:LSTMPredictor",
     "GCNPredictor": "archmodel.predictors.baselines:GCNPredictor",
 }
-ENCODERS: dict[str, str] = {"gates": "GATESPredictor", "mlp": "MLPPredictor",
+ENCODERS: dict[str, str] = {"gates": "GATESPredictor", "tagates": "TAGATESPredictor", "mlp": "MLPPredictor",
                             "lstm": "LSTMPredictor", "gcn": "GCNPredictor"}
 
 
@@ -33,7 +34,7 @@ def predictor_class(name: str) -> type:
 
 
 def make_predictor(encoder: str, **params: Any) -> Predictor:
-    """A predictor by encoder name (``'gates'``, ``'mlp'``, ``'lstm'``, ``'gcn'``)."""
+    """A predictor by encoder name (``'gates'``, ``'tagates'``, ``'mlp'``, ``'lstm'``, ``'gcn'``)."""
     if encoder not in ENCODERS:
         raise ParameterError(f"The 'encoder' parameter must be one of {set(ENCODERS)}. Got {encoder!r} instead.")
     return predictor_class(ENCODERS[encoder])(**params)
