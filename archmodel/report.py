@@ -35,7 +35,6 @@ logger = logging.getLogger(__name__)
 __all__ = ["EstimatorScores", "score_estimators", "report_table", "write_html", "TRAINED"]
 
 TRAINED = ("gates", "tagates", "mlp", "lstm", "gcn", "wlgp")
-NASLIB_FAILURE = -1e8
 
 
 @dataclass
@@ -48,23 +47,14 @@ class EstimatorScores:
 
 
 def _proxy_column(dataset: Any, name: str) -> np.ndarray:
-    """A zero-cost column for every cell of ``dataset`` (NaN where missing)."""
-    if name in dataset.low_fidelity:
-        col = np.asarray(dataset.low_fidelity[name], dtype=np.float64).copy()
-    else:
-        from archmodel.data import load_dataset
+    """A zero-cost column for every cell of ``dataset`` (NaN where missing): the data set's own
+    column, else the NASLib file's (:func:`archmodel.signals.signal_column`)."""
+    from archmodel.signals import signal_column
 
-        try:
-            zc = load_dataset(f"zc/{dataset.space}")
-        except (DataError, ParameterError, KeyError) as exc:
-            raise DataError(f"zeroshot:{name}: {dataset.name} has no low-fidelity column {name!r} and no "
-                            f"zero-cost file of space {dataset.space!r} was found ({exc})") from None
-        if name not in zc.low_fidelity:
-            raise DataError(f"zeroshot:{name}: unknown proxy; the zero-cost file has {sorted(zc.low_fidelity)}")
-        by_seq = {a.seq: float(v) for a, v in zip(zc.archs, zc.low_fidelity[name])}
-        col = np.array([by_seq.get(a.seq, np.nan) for a in dataset.archs], dtype=np.float64)
-    col[(col == NASLIB_FAILURE) | ~np.isfinite(col)] = np.nan
-    return col
+    try:
+        return signal_column(name if name in dataset.low_fidelity else f"file:{name}", dataset)
+    except DataError as exc:
+        raise DataError(f"zeroshot:{name}: {dataset.name}: {exc}") from None
 
 
 def _file_column(dataset: Any, path: str) -> np.ndarray:

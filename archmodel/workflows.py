@@ -39,7 +39,8 @@ def train_and_evaluate(dataset: Any, target: str, *, train_size: float | int = 0
     -------
     predictor, report
         ``report`` is :func:`archmodel.metrics.ranking_report` of the held-out cells plus
-        ``train_seconds``, ``n_train``, ``n_test``, ``encoder``, ``target``, ``seed``.
+        ``train_seconds``, ``n_train``, ``n_test``, ``encoder``, ``target``, ``seed`` (and, for an
+        ensemble, ``gate_weights``: each expert's mean weight over the test cells).
     """
     from archmodel.data import train_test_split
     from archmodel.metrics import ranking_report
@@ -56,6 +57,9 @@ def train_and_evaluate(dataset: Any, target: str, *, train_size: float | int = 0
     pred = predictor.predict(test.archs)
     score_seconds = time.perf_counter() - t1
     report = ranking_report(test.target(target), pred)
+    if hasattr(predictor, "gate_weights"):   # an ensemble: each expert's mean weight on the test set
+        w = predictor.gate_weights(test.archs).mean(axis=0)
+        report["gate_weights"] = {name: float(v) for name, v in zip(predictor.low_fidelity, w)}
     report.update({"train_seconds": train_seconds, "score_seconds": score_seconds,
                    "n_train": len(train), "n_test": len(test), "encoder": encoder,
                    "target": target, "seed": seed, "data": getattr(dataset, "name", "")})

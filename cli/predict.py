@@ -35,6 +35,16 @@ def _print_report(report: dict) -> None:
               help="TA-GATES only: symmetry breaking of the initial edge embeddings (default none).")
 @click.option("--time-steps", type=click.IntRange(min=1), default=None,
               help="TA-GATES only: forward/backward rounds (default 4).")
+@click.option("--ensemble", type=click.Choice(["dele"]), default=None,
+              help="DELE: one --encoder (gates|tagates) expert per --low-fidelity signal, pretrained on it, "
+                   "weighed per architecture by a gate, fine-tuned on the training cells.")
+@click.option("--low-fidelity", default="params,synflow,jacob_cov,nwot,snip,grad_norm", show_default=True,
+              help="DELE: comma-separated signals (computed: params, macs, flops; NASLib file: file:NAME or "
+                   "a proxy name such as synflow).")
+@click.option("--gate", type=click.Choice(["learned", "uniform"]), default="learned", show_default=True,
+              help="DELE: the learned gate or uniform weights.")
+@click.option("--pretrain-epochs", type=click.IntRange(min=0), default=200, show_default=True,
+              help="DELE: epochs of each expert's pretraining on its signal.")
 @click.option("--loss", type=click.Choice(["hinge", "logistic", "listmle", "mse"]), default="hinge", show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=200, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=512, show_default=True)
@@ -47,8 +57,8 @@ def _print_report(report: dict) -> None:
               help="Save the trained predictor here (.npz).")
 @json_option
 @click.pass_context
-def train(ctx, data, target, space, arch_column, train_size, encoder, symmetry_breaking, time_steps, loss,
-          epochs, batch_size, lr, backend, dedup, seed, output, as_json):
+def train(ctx, data, target, space, arch_column, train_size, encoder, symmetry_breaking, time_steps, ensemble,
+          low_fidelity, gate, pretrain_epochs, loss, epochs, batch_size, lr, backend, dedup, seed, output, as_json):
     """Train a predictor on part of a data set and evaluate it on all the rest."""
     from archmodel.workflows import resolve_dataset, train_and_evaluate
 
@@ -59,6 +69,13 @@ def train(ctx, data, target, space, arch_column, train_size, encoder, symmetry_b
             if encoder != "tagates":
                 raise click.UsageError(f"{flag} goes with --encoder tagates")
             extra[name] = value
+    if ensemble:
+        if encoder not in ("gates", "tagates"):
+            raise click.UsageError("--ensemble dele takes --encoder gates or tagates (the experts' encoder)")
+        signals = [t.strip() for t in low_fidelity.split(",") if t.strip()]
+        extra = {"low_fidelity": signals, "gate": gate, "expert": encoder, "expert_params": extra,
+                 "pretrain_epochs": pretrain_epochs}
+        encoder = ensemble
 
     ds = resolve_dataset(data, space=space, arch_column=arch_column, target=target)
     if train_size >= 1:

@@ -42,6 +42,24 @@ def test_train_score_evaluate(tmp_path, data_dir, monkeypatch):
     assert r.exit_code == 0 and json.loads(r.stdout)["n_test"] == 15625
 
 
+def test_train_tagates_and_dele(data_dir, monkeypatch):
+    monkeypatch.setenv("ARCHMODEL_DATA_DIR", str(data_dir))
+    base = ["-q", "train", "--data", "nb201-analog", "--target", "baseline_accuracy", "--train-size", "40",
+            "--epochs", "2", "--json"]
+    r = run(*base, "--encoder", "tagates", "--symmetry-breaking", "noise", "--time-steps", "2")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["encoder"] == "tagates"
+    r = run(*base, "--ensemble", "dele", "--low-fidelity", "params,macs", "--gate", "learned",
+            "--pretrain-epochs", "1")
+    assert r.exit_code == 0, r.output
+    w = json.loads(r.stdout)["gate_weights"]
+    assert set(w) == {"params", "macs"} and abs(sum(w.values()) - 1) < 1e-5
+    r = run(*base, "--symmetry-breaking", "noise")
+    assert r.exit_code == 2 and "--encoder tagates" in r.output
+    r = run(*base, "--ensemble", "dele", "--encoder", "mlp")
+    assert r.exit_code == 2 and "gates or tagates" in r.output
+
+
 def test_train_errors_are_one_line(tmp_path, data_dir, monkeypatch):
     monkeypatch.setenv("ARCHMODEL_DATA_DIR", str(data_dir))
     r = run("train", "--data", "nb201-analog", "--target", "nope", "--epochs", "1")

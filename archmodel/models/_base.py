@@ -76,9 +76,11 @@ class ScoreModel:
         """``dloss/dscores`` checked against the forward pass in ``cache`` (shape ``[B]``) and
         cast to its dtype."""
         b = cache["slices"][-1].stop
+        k = getattr(self, "n_outputs", 1)
+        want = (b,) if k == 1 else (b, k)
         g = np.asarray(grad_scores)
-        if g.shape != (b,):
-            raise ParameterError(f"{self._owner}.backward: grad_scores must have shape ({b},); got {g.shape}.")
+        if g.shape != want:
+            raise ParameterError(f"{self._owner}.backward: grad_scores must have shape {want}; got {g.shape}.")
         return g.astype(cache["dtype"], copy=False)
 
     def prepare_batch(self, batch: Mapping[str, np.ndarray]) -> Any:

@@ -342,6 +342,9 @@ class GATESModel(ScoreModel):
         matrix products split over ``n_jobs`` threads.
     n_jobs : int or None
         Worker threads for the chunks (None: every CPU this process may use).
+    n_outputs : int >= 1
+        Outputs of the head per architecture: 1 (scores ``[B]``), or ``K`` (``[B, K]``, e.g. the
+        logits of a DELE gate; :meth:`backward` then takes ``grad_scores`` ``[B, K]``).
     residual : {'inputs', 'all'}
         Which nodes add their own transformed state ``s_i`` to the gated messages they
         receive: only the input nodes (default; the authors' ``residual_only`` setting, so a
@@ -359,8 +362,9 @@ class GATESModel(ScoreModel):
                  gates_dims: Sequence[int] = (128, 128, 128, 128, 128),
                  mlp_hidden: Sequence[int] = (300, 300, 300, 300, 300), dropout: float = 0.1,
                  chunk_size: int = 256, predict_chunk_size: int = 16384,
-                 n_jobs: int | None = None, residual: str = "inputs") -> None:
+                 n_jobs: int | None = None, residual: str = "inputs", n_outputs: int = 1) -> None:
         owner = "GATESModel"
+        self.n_outputs = check_range(owner, "n_outputs", n_outputs, 1, integer=True)
         self.residual = check_choice(owner, "residual", residual, RESIDUALS)
         self.kind = check_choice(owner, "kind", kind, KINDS)
         self.n_nodes = check_range(owner, "n_nodes", n_nodes, 2, integer=True)
@@ -392,7 +396,7 @@ class GATESModel(ScoreModel):
         self.predict_chunk_size = check_range(owner, "predict_chunk_size", predict_chunk_size, 1,
                                               integer=True)
         self.n_jobs = None if n_jobs is None else resolve_n_jobs(n_jobs, owner)
-        self.head = MLP(self.n_cells * self.gates_dims[-1], self.mlp_hidden, 1,
+        self.head = MLP(self.n_cells * self.gates_dims[-1], self.mlp_hidden, self.n_outputs,
                         dropout=self.dropout, name="head")
         if self.readout == "output":
             self.readout_nodes = [self.output_node]
@@ -410,7 +414,7 @@ class GATESModel(ScoreModel):
             "hidden_dim": self.hidden_dim, "gates_dims": list(self.gates_dims),
             "mlp_hidden": list(self.mlp_hidden), "dropout": self.dropout,
             "chunk_size": self.chunk_size, "predict_chunk_size": self.predict_chunk_size,
-            "n_jobs": self.n_jobs, "residual": self.residual,
+            "n_jobs": self.n_jobs, "residual": self.residual, "n_outputs": self.n_outputs,
         }
 
     def __repr__(self) -> str:
@@ -757,7 +761,7 @@ class GATESModel(ScoreModel):
                     m = None if masks is None else [mm[sl] for mm in masks]
                     x, enc = encode()
                 out, hc = self.head.forward(params, x, train=train, masks=m, backend=be)
-                return out[:, 0], {"enc": enc, "head": hc}
+                return self._outputs(out), {"enc": enc, "head": hc}
 
             results = map_chunks(run, len(slices), n_jobs)
         scores = np.concatenate([r[0] for r in results]) if len(results) > 1 else results[0][0]
@@ -786,7 +790,7 @@ class GATESModel(ScoreModel):
 
         def run(i: int):
             ch = cache["chunks"][i]
-            gy = np.ascontiguousarray(g[slices[i]])[:, None]
+            gy = np.ascontiguousarray(g[slices[i]]).reshape(-1, self.n_outputs)
             d_x, head_grads = self.head.backward(gy, ch["head"], n_jobs=cache["n_jobs"])
             enc_grads, d_st, d_gates = self._encode_chunk_backward(params, shared, ch["enc"], d_x, be)
             head_grads.update(enc_grads)
@@ -832,6 +836,10 @@ class GATESModel(ScoreModel):
             feats.append(be.gates.readout_forward(y, plan.read_rows))
         return feats[0] if len(feats) == 1 else np.concatenate(feats, axis=1)
 
+    def _outputs(self, out: np.ndarray) -> np.ndarray:
+        """The head's ``[B, n_outputs]`` as the model returns it: ``[B]`` for one output."""
+        return out[:, 0] if self.n_outputs == 1 else out
+
     def _inference_inputs(self, params, batch, backend, head: bool):
         """Checked inputs of :meth:`predict` / :meth:`embed`: ``(backend, cells, B, empty)``,
         ``empty`` the (0-row) result when ``B == 0``, else None."""
@@ -841,7 +849,8 @@ class GATESModel(ScoreModel):
         b = self._batch_size(cells)
         empty = None
         if b == 0:
-            empty = np.zeros((0,) if head else (0, self.embedding_dim), params[self._p(0, "op_emb")].dtype)
+            shape = ((0,) if self.n_outputs == 1 else (0, self.n_outputs)) if head else (0, self.embedding_dim)
+            empty = np.zeros(shape, params[self._p(0, "op_emb")].dtype)
         return be, cells, b, empty
 
     def _inference(self, params, batch, backend, head: bool) -> np.ndarray:
@@ -870,7 +879,7 @@ class GATESModel(ScoreModel):
                                   np.ascontiguousarray(r)) for pl, r in zip(plans, uniq_rows)]
                 x = self._encode_plans_parallel(params, shared, plans, be, n_jobs)
                 if head:
-                    x = self.head.predict(params, x, backend=be, n_jobs=n_jobs)[:, 0]
+                    x = self._outputs(self.head.predict(params, x, backend=be, n_jobs=n_jobs))
                 out.append(x[inv])
         return out[0] if len(out) == 1 else np.concatenate(out)
 

@@ -641,7 +641,7 @@ class TAGATESModel(GATESModel):
 
             def run(i: int) -> np.ndarray:
                 x, _ = self._encode_chunk(params, shared, uniq, slices[i], be, keep=False)
-                return self.head.predict(params, x, backend=be)[:, 0] if head else x
+                return self._outputs(self.head.predict(params, x, backend=be)) if head else x
 
             parts = map_chunks(run, len(slices), n_jobs)
         out = parts[0] if len(parts) == 1 else np.concatenate(parts)

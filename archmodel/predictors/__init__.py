@@ -3,6 +3,7 @@
 =================  ==========================================================
 GATESPredictor     GATES graph encoder + MLP head (Ning et al., ECCV 2020)
 TAGATESPredictor   TA-GATES, the training-analogous GATES (Ning et al., NeurIPS 2022)
+DELEPredictor      dynamic ensemble of low-fidelity experts (Zhao, Ning et al., AAAI 2023)
 MLPPredictor       MLP on the one-hot sequential encoding (baseline)
 LSTMPredictor      LSTM over the decision sequence (baseline)
 GCNPredictor       GCN over the adjacency matrix (baseline)

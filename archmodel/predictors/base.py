@@ -161,28 +161,42 @@ class Predictor:
         -------
         self
         """
-        from archmodel.nn import Adam
-        from archmodel.nn.train import fit_scores
+        sp, archs, y = self._fit_inputs(archs, y, space)
+        rng = np.random.default_rng(self.rng)
+        self._initialize(sp, rng)
+        t0 = time.perf_counter()
+        self._pretrain(sp, rng)
+        self.history_ = self._train_stage(self.model_, self.params_, self._encode(sp, archs), y, rng,
+                                          epochs=self.epochs, progress=progress)
+        self.fit_seconds_ = time.perf_counter() - t0
+        self.n_train_ = len(archs)
+        return self
 
+    def _pretrain(self, sp: Any, rng: np.random.Generator) -> None:
+        """Training before the ground-truth stage (none here; DELE pretrains its experts)."""
+
+    def _fit_inputs(self, archs: Sequence[Arch | str], y: Any, space: Any) -> tuple[Any, list[Arch], np.ndarray]:
+        """Validated parameters and training data: ``(space, architectures, targets)``."""
         self._validate_params()
         sp, archs = self._resolve_archs(archs, space)
         y = self._check_targets(y, len(archs))
         if len(archs) < 2:
             raise DataError(f"{type(self).__name__}.fit needs at least 2 architectures; got {len(archs)}")
-        rng = np.random.default_rng(self.rng)
-        dtype = np.dtype(self.dtype)
-        self._initialize(sp, rng)
-        batch = self._encode(sp, archs)
-        loss_fn = self._loss_fn()
+        return sp, archs, y
+
+    def _train_stage(self, model: Any, params: dict[str, np.ndarray], batch: Mapping[str, np.ndarray],
+                     y: np.ndarray, rng: np.random.Generator, *, epochs: int,
+                     progress: Callable[[int, float], None] | None = None) -> list[float]:
+        """Train ``params`` (in place) of ``model`` on ``(batch, y)`` with this predictor's loss,
+        a fresh Adam and its batch size; return the mean loss per epoch."""
+        from archmodel.nn import Adam
+        from archmodel.nn.train import fit_scores
+
         opt = Adam(lr=self.lr, weight_decay=self.weight_decay, backend=self.backend,
                    n_jobs=getattr(self, "n_jobs", None))
-        t0 = time.perf_counter()
-        self.history_ = fit_scores(self.model_, self.params_, batch, y.astype(dtype), loss_fn, opt,
-                                   epochs=self.epochs, batch_size=self.batch_size, rng=rng,
-                                   progress=progress, backend=self.backend)
-        self.fit_seconds_ = time.perf_counter() - t0
-        self.n_train_ = len(archs)
-        return self
+        return fit_scores(model, params, batch, np.asarray(y).astype(np.dtype(self.dtype)), self._loss_fn(), opt,
+                          epochs=epochs, batch_size=self.batch_size, rng=rng, progress=progress,
+                          backend=self.backend)
 
     def initialize(self, space: Any, rng: np.random.Generator | int | None = None) -> "Predictor":
         """Build the model for ``space`` and draw fresh parameters, without training.

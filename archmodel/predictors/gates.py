@@ -28,6 +28,14 @@ from archmodel.errors import check_choice, check_range
 from archmodel.predictors.base import Predictor
 
 
+def graph_inputs(space: Any, archs: Sequence[Arch]) -> dict[str, np.ndarray]:
+    """The graph models' input arrays: ``{"edges"}`` or ``{"adj", "node_ops"}`` (see the ONNX contract)."""
+    gb = space.to_arrays(archs)
+    if gb.kind == "edge":
+        return {"edges": gb.edges}
+    return {"adj": gb.adj, "node_ops": gb.node_ops}
+
+
 class GATESPredictor(Predictor):
     """GATES performance predictor (scikit-learn conventions).
 
@@ -114,10 +122,7 @@ class GATESPredictor(Predictor):
         return GATESModel(**config)
 
     def _encode(self, space: Any, archs: Sequence[Arch]) -> dict[str, np.ndarray]:
-        gb = space.to_arrays(archs)
-        if gb.kind == "edge":
-            return {"edges": gb.edges}
-        return {"adj": gb.adj, "node_ops": gb.node_ops}
+        return graph_inputs(space, archs)
 
     def embed(self, archs: Sequence[Arch | str], *, space: Any = None) -> np.ndarray:
         """Encoder readouts (the head's input), shape (n, n_cells * gates_dims[-1])."""

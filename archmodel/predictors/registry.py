@@ -17,11 +17,13 @@ if TYPE_CHECKING:
 REGISTRY: dict[str, str] = {
     "GATESPredictor": "archmodel.predictors.gates:GATESPredictor",
     "TAGATESPredictor": "archmodel.predictors.tagates:TAGATESPredictor",
+    "DELEPredictor": "archmodel.predictors.ensemble:DELEPredictor",
     "MLPPredictor": "archmodel.predictors.baselines:MLPPredictor",
     "LSTMPredictor": "archmodel.predictors.baselines:LSTMPredictor",
     "GCNPredictor": "archmodel.predictors.baselines:GCNPredictor",
 }
-ENCODERS: dict[str, str] = {"gates": "GATESPredictor", "tagates": "TAGATESPredictor", "mlp": "MLPPredictor",
+ENCODERS: dict[str, str] = {"gates": "GATESPredictor", "tagates": "TAGATESPredictor", "dele": "DELEPredictor",
+                            "mlp": "MLPPredictor",
                             "lstm": "LSTMPredictor", "gcn": "GCNPredictor"}
 
 
