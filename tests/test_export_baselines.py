@@ -71,8 +71,11 @@ def test_every_predictor_in_the_registry_has_a_converter_and_a_contract_encoding
     from archmodel.export.contract import load_contract
     from archmodel.predictors import REGISTRY, predictor_class
 
-    assert sorted(REGISTRY) == supported_predictors()
-    for name in REGISTRY:
+    from test_export_contract import NO_CONVERTER_YET
+
+    assert sorted(set(REGISTRY) - set(NO_CONVERTER_YET)) == supported_predictors()
+    assert not set(NO_CONVERTER_YET) & set(supported_predictors())   # remove an entry once converted
+    for name in set(REGISTRY) - set(NO_CONVERTER_YET):
         info = get_converter(predictor_class(name))
         assert info.encoding == ENCODING.get(name, "graph")
         for space_name in list_spaces():  # every shipped contract publishes the encoding

@@ -37,7 +37,12 @@ SMALL_BY_CLASS = {
     "MLPPredictor": dict(mlp_hidden=(32, 32)),
     "LSTMPredictor": dict(emb_dim=8, hidden_dim=16, mlp_hidden=(32,)),
     "GCNPredictor": dict(gcn_dims=(24, 24), mlp_hidden=(32,)),
+    "TAGATESPredictor": dict(time_steps=2, gates_dims=(16, 16), backward_dims=(16,), fb_dims=(16,),
+                             update_dims=(16,), mlp_hidden=(32,)),
 }
+#: registered predictors without an ONNX converter yet (each entry says why; the tests fail on
+#: any other predictor without one, and on an entry here that has gained one)
+NO_CONVERTER_YET = {"DELEPredictor": "issue 10: the DELE ensemble's export is not written yet"}
 ENCODINGS = ["graph", "onehot", "sequence"]
 #: the score tolerance the contract promises: 1e-5 of the score scale (max |reference score|)
 SCORE_TOL = 1e-5
@@ -266,6 +271,10 @@ def test_client_builds_archmodels_arrays_from_strings(space_name, encoding):
         assert built[k].dtype == want[k].dtype
         np.testing.assert_array_equal(built[k], want[k])
     for name in REGISTRY:  # what each predictor feeds its model is the contract's encoding
+        if name in NO_CONVERTER_YET:
+            continue
+        if name == "TAGATESPredictor" and (sp.kind != "edge" or sp.to_arrays(archs[:1]).n_cells != 1):
+            continue   # TA-GATES takes one cell of operations on edges
         if get_converter(predictor_class(name)).encoding == encoding:
             ours = _fresh(name, space_name).encode(archs[:50])
             for k in want:

@@ -14,7 +14,8 @@ function ``convert(predictor, builder)`` that declares the graph inputs of a con
 *exact* class: a subclass (which may change the math) is not converted by its parent's
 converter; it raises :class:`NoConverterError` until a converter is registered for it with
 :func:`register_converter`. Built in: ``GATESPredictor`` (:mod:`archmodel.export.gates`,
-encoding ``graph``), ``MLPPredictor`` (encoding ``onehot``), ``LSTMPredictor`` (encoding
+encoding ``graph``), ``TAGATESPredictor`` (:mod:`archmodel.export.tagates`, encoding ``graph``,
+``symmetry_breaking='none'`` only), ``MLPPredictor`` (encoding ``onehot``), ``LSTMPredictor`` (encoding
 ``sequence``) and ``GCNPredictor`` (encoding ``graph``) (:mod:`archmodel.export.baselines`).
 
 Versions
@@ -105,6 +106,7 @@ class ConverterInfo:
 #: only when a model is exported).
 _REGISTRY: dict[str, tuple[Callable[[Any, Any], None] | str, str]] = {
     "archmodel.predictors.gates.GATESPredictor": ("archmodel.export.gates:convert_gates", "graph"),
+    "archmodel.predictors.tagates.TAGATESPredictor": ("archmodel.export.tagates:convert_tagates", "graph"),
 }
 
 

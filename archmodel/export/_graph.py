@@ -73,6 +73,7 @@ class GraphBuilder:
     _names: set = field(default_factory=set)
     _counter: int = 0
     _consts: dict = field(default_factory=dict)
+    _weights: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.compute_dtype not in COMPUTE_DTYPES:
@@ -150,13 +151,18 @@ class GraphBuilder:
         Returns
         -------
         str
-            The weight in the compute precision (the initializer, or its Cast to double).
+            The weight in the compute precision (the initializer, or its Cast to double). A
+            parameter added again under the same name with equal values (e.g. one used by every
+            unrolled time step) returns the same tensor: it is stored once.
         """
         from onnx import numpy_helper
 
         a = np.asarray(array)
         if a.dtype.kind != "f":
             raise ParameterError(f"weight {name!r} must be a float array; got dtype {a.dtype}")
+        seen = self._weights.get(name)
+        if seen is not None and seen[0].dtype == a.dtype and np.array_equal(seen[0], a):
+            return seen[1]
         a32 = a.astype(np.float32)  # the explicit float64 -> float32 cast
         if a.dtype != np.float32:
             self.cast.source_dtype = str(a.dtype)
@@ -168,7 +174,9 @@ class GraphBuilder:
         self.cast.n_values += int(a.size)
         tname = self.fresh(name)
         self.initializers.append(numpy_helper.from_array(np.array(a32, order="C"), tname))
-        return self.to_compute(tname, tname)
+        out = self.to_compute(tname, tname)
+        self._weights.setdefault(name, (a.copy(), out))
+        return out
 
     def const(self, array: Any, dtype: str, hint: str = "const") -> str:
         """A constant initializer (structure, not learned: indices, masks, shapes). Cached."""
@@ -236,13 +244,19 @@ class GraphBuilder:
         """
         if self.compute_dtype == "float64" and n_hidden > 0:
             return self._mlp_head_augmented(x, params, n_hidden, prefix)
+        out = self.mlp(x, params, n_hidden, prefix)
+        return self.op("Squeeze", [out, self.const([1], "int64", "axis1")], name="score_raw")
+
+    def mlp(self, x: str, params: dict[str, np.ndarray], n_hidden: int, prefix: str) -> str:
+        """archmodel's :class:`~archmodel.nn.layers.MLP` in evaluation mode (parameters
+        ``{prefix}.fc{i}.*`` and ``{prefix}.out.*``): ``[Linear -> ReLU] * n_hidden -> Linear``
+        on the last axis of ``x`` (``[..., in]`` -> ``[..., out]``)."""
         h = x
         for i in range(n_hidden):
             h = self.linear(h, params[f"{prefix}.fc{i}.weight"], params[f"{prefix}.fc{i}.bias"],
                             f"{prefix}.fc{i}")
             h = self.op("Relu", [h], name=f"{prefix}.fc{i}.relu")
-        out = self.linear(h, params[f"{prefix}.out.weight"], params[f"{prefix}.out.bias"], f"{prefix}.out")
-        return self.op("Squeeze", [out, self.const([1], "int64", "axis1")], name="score_raw")
+        return self.linear(h, params[f"{prefix}.out.weight"], params[f"{prefix}.out.bias"], f"{prefix}.out")
 
     def _mlp_head_augmented(self, x: str, params: dict[str, np.ndarray], n_hidden: int, prefix: str) -> str:
         """:meth:`mlp_head` with the biases folded into the matrices (see there)."""

@@ -521,7 +521,7 @@ OUTPUT = {"name": "score", "dtype": "float32", "shape": [BATCH],
 #: :func:`register_encoding` below this table, and the contracts are regenerated; existing
 #: encodings keep their meaning, so ``contract_version`` does not change.
 CONTRACT_ENCODINGS: dict[str, tuple[Callable[[Any], dict[str, Any]], tuple[str, ...]]] = {
-    "graph": (_graph_description, ("GATESPredictor", "GCNPredictor")),
+    "graph": (_graph_description, ("GATESPredictor", "GCNPredictor", "TAGATESPredictor")),
     "onehot": (_onehot_description, ("MLPPredictor",)),
     "sequence": (_sequence_description, ("LSTMPredictor",)),
 }
