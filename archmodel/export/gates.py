@@ -128,7 +128,7 @@ def _check_vocabulary(model: Any, space: Any) -> None:
         from archmodel.errors import ParameterError
 
         raise ParameterError(
-            f"GATESPredictor has n_ops={model.n_ops} but search space {space.name!r} has "
+            f"{type(model).__name__} has n_ops={model.n_ops} but search space {space.name!r} has "
             f"{len(vocabulary(space))} operations; the model does not belong to this space")
 
 
@@ -150,8 +150,6 @@ def _convert_dense(predictor: Any, g: GraphBuilder) -> None:
         in_mask = g.fconst((np.arange(n) < n_in).astype(np.float32).reshape(n, 1), "input_mask")
     n_layers = len(model.gates_dims)
     if model.kind == "edge":
-        node_ids = g.const(np.arange(n), "int64", "node_ids")                          # [N]
-        node_ids_col = g.const(np.arange(n).reshape(n, 1), "int64", "node_ids_col")   # [N, 1]
         probe = space.to_arrays(space.sample(1, 0))
         n_edges = int(probe.edges.shape[2])
         edges = g.input("edges", "int64", [BATCH_DIM, n_cells, n_edges, 3])
@@ -166,19 +164,9 @@ def _convert_dense(predictor: Any, g: GraphBuilder) -> None:
         cidx = g.const(np.array(c, np.int64), "int64", f"idx{c}")
         # --- structure of this cell slot, shared by every layer
         if model.kind == "edge":
-            ec = g.op("Gather", [edges, cidx], axis=1, name=f"{pre}.edges")          # [B, E, 3]
-            src = g.op("Gather", [ec, g.const(np.array(0, np.int64), "int64", "idx0")], axis=2,
-                       name=f"{pre}.src")                                             # [B, E]
-            dst = g.op("Gather", [ec, g.const(np.array(1, np.int64), "int64", "idx1")], axis=2,
-                       name=f"{pre}.dst")
-            ops = g.op("Gather", [ec, g.const(np.array(2, np.int64), "int64", "idx2")], axis=2,
-                       name=f"{pre}.op")
-            src_u = g.op("Unsqueeze", [src, g.const([2], "int64", "axis2")], name=f"{pre}.src_u")   # [B, E, 1]
-            src_oh = g.op("Cast", [g.op("Equal", [src_u, node_ids], name=f"{pre}.src_eq")],
-                          to=g.float_elem, name=f"{pre}.src_onehot")                              # [B, E, N]
-            dst_u = g.op("Unsqueeze", [dst, g.const([1], "int64", "axis1")], name=f"{pre}.dst_u")   # [B, 1, E]
-            dst_oh = g.op("Cast", [g.op("Equal", [dst_u, node_ids_col], name=f"{pre}.dst_eq")],
-                          to=g.float_elem, name=f"{pre}.dst_onehot")                              # [B, N, E]
+            src, dst, ops = edge_columns(g, edges, c)                                  # [B, E] each
+            src_oh = gather_onehot(g, src, n, f"{pre}.src")                           # [B, E, N]
+            dst_oh = scatter_onehot(g, dst, n, f"{pre}.dst")                          # [B, N, E]
         else:
             a = g.op("Gather", [adj, cidx], axis=1, name=f"{pre}.adj")                # [B, N, N]
             ops = g.op("Gather", [node_ops, cidx], axis=1, name=f"{pre}.node_ops")    # [B, N]
@@ -193,9 +181,7 @@ def _convert_dense(predictor: Any, g: GraphBuilder) -> None:
                              g.weight(f"{lp}.op_attn.bias", p(f"gates{l}.op_attn.bias"))], name=f"{lp}.op_attn.add")
             gate = g.op("Sigmoid", [z], name=f"{lp}.gate")                             # [K, H]
             if model.kind == "edge" and model.none_op is not None:
-                keep = np.ones((k_ops, 1), np.float32)
-                keep[model.none_op] = 0.0
-                gate = g.op("Mul", [gate, g.fconst(keep, "none_mask")], name=f"{lp}.gate_masked")
+                gate = g.op("Mul", [gate, g.fconst(live_by_op(model), "none_mask")], name=f"{lp}.gate_masked")
             s = g.op("MatMul", [x, g.weight(f"{lp}.weight", p(f"gates{l}.weight"))], name=f"{lp}.s")
             gop = g.op("Gather", [gate, ops], axis=0, name=f"{lp}.gate_of_op")         # [B, E|N, H]
             if model.kind == "edge":
@@ -210,18 +196,53 @@ def _convert_dense(predictor: Any, g: GraphBuilder) -> None:
             else:  # only the input nodes keep their own state: 1 * s + 0 there, 0 * s + agg elsewhere
                 y = g.op("Add", [g.op("Mul", [s, in_mask], name=f"{lp}.s_inputs"), agg], name=f"{lp}.y")
             x = g.op("Relu", [y], name=f"{lp}.relu") if l < n_layers - 1 else y
-        if model.readout == "output":
-            r = g.op("Gather", [x, g.const(np.array(model.output_node, np.int64), "int64", "out_node")],
-                     axis=1, name=f"{pre}.readout")                                   # [B, H]
-        else:
-            nodes = np.asarray(model.readout_nodes, np.int64)
-            sel = g.op("Gather", [x, g.const(nodes, "int64", "readout_nodes")], axis=1, name=f"{pre}.readout_sel")
-            tot = g.op("ReduceSum", [sel, g.const([1], "int64", "axis1")], keepdims=0, name=f"{pre}.readout_sum")
-            r = g.op("Div", [tot, g.fconst(np.array(len(nodes), np.float32), "n_readout")],
-                     name=f"{pre}.readout")
-        readouts.append(r)
+        readouts.append(readout(g, model, x, pre))
     feat = readouts[0] if n_cells == 1 else g.op("Concat", readouts, axis=1, name="features")
     g.output(g.mlp_head(feat, params, len(model.mlp_hidden)))
+
+
+def edge_columns(g: GraphBuilder, edges: str, c: int) -> tuple[str, str, str]:
+    """Cell slot ``c`` of the ``edges`` input ``[B, C, E, 3]``: ``(src, dst, op)``, int64 ``[B, E]``."""
+    ec = g.op("Gather", [edges, g.const(np.array(c, np.int64), "int64", f"idx{c}")], axis=1,
+              name=f"cell{c}.edges")                                                    # [B, E, 3]
+    return tuple(g.op("Gather", [ec, g.const(np.array(k, np.int64), "int64", f"idx{k}")], axis=2,
+                      name=f"cell{c}.{col}") for k, col in enumerate(("src", "dst", "op")))  # type: ignore[return-value]
+
+
+def gather_onehot(g: GraphBuilder, index: str, n: int, tag: str) -> str:
+    """``index`` int64 ``[B, E]`` as ``[B, E, N]`` one-hot rows (``@ S`` gathers each edge's node
+    row), in the compute precision."""
+    u = g.op("Unsqueeze", [index, g.const([2], "int64", "axis2")], name=f"{tag}_u")          # [B, E, 1]
+    eq = g.op("Equal", [u, g.const(np.arange(n), "int64", "node_ids")], name=f"{tag}_eq")
+    return g.op("Cast", [eq], to=g.float_elem, name=f"{tag}_onehot")
+
+
+def scatter_onehot(g: GraphBuilder, index: str, n: int, tag: str) -> str:
+    """``index`` int64 ``[B, E]`` as ``[B, N, E]`` (``@ M`` sums each node's edge rows), in the
+    compute precision."""
+    u = g.op("Unsqueeze", [index, g.const([1], "int64", "axis1")], name=f"{tag}_u")          # [B, 1, E]
+    eq = g.op("Equal", [u, g.const(np.arange(n).reshape(n, 1), "int64", "node_ids_col")], name=f"{tag}_eq")
+    return g.op("Cast", [eq], to=g.float_elem, name=f"{tag}_onehot")
+
+
+def live_by_op(model: Any) -> np.ndarray:
+    """float32 ``[K, 1]``: 0 for the ``none`` operation (it contributes nothing), else 1."""
+    keep = np.ones((model.n_ops, 1), np.float32)
+    if model.none_op is not None:
+        keep[model.none_op] = 0.0
+    return keep
+
+
+def readout(g: GraphBuilder, model: Any, x: str, pre: str) -> str:
+    """The readout of node states ``x`` ``[B, N, H]``: the output node's row, or the mean over
+    ``model.readout_nodes`` -> ``[B, H]``."""
+    if model.readout == "output":
+        return g.op("Gather", [x, g.const(np.array(model.output_node, np.int64), "int64", "out_node")],
+                    axis=1, name=f"{pre}.readout")
+    nodes = np.asarray(model.readout_nodes, np.int64)
+    sel = g.op("Gather", [x, g.const(nodes, "int64", "readout_nodes")], axis=1, name=f"{pre}.readout_sel")
+    tot = g.op("ReduceSum", [sel, g.const([1], "int64", "axis1")], keepdims=0, name=f"{pre}.readout_sum")
+    return g.op("Div", [tot, g.fconst(np.array(len(nodes), np.float32), "n_readout")], name=f"{pre}.readout")
 
 
 def _node_embedding(g: GraphBuilder, c: int, input_emb: np.ndarray, n: int) -> str:

@@ -48,7 +48,8 @@ import numpy as np
 
 from archmodel.errors import ParameterError
 from archmodel.export._graph import BATCH_DIM, GraphBuilder
-from archmodel.export.gates import _check_vocabulary, _node_embedding, _residual
+from archmodel.export.gates import (_check_vocabulary, _node_embedding, _residual, edge_columns,
+                                    gather_onehot, live_by_op, readout, scatter_onehot)
 
 #: the contract encoding this converter consumes (the same inputs as GATES)
 ENCODING = "graph"
@@ -87,15 +88,11 @@ def convert_tagates(predictor: Any, g: GraphBuilder) -> None:
 
     # ---- structure of the batch, shared by every step and layer
     edges = g.input("edges", "int64", [BATCH_DIM, 1, n_edges, 3])
-    ec = g.op("Gather", [edges, g.const(np.array(0, np.int64), "int64", "idx0")], axis=1, name="cell0.edges")
-    src, dst, ops = (g.op("Gather", [ec, g.const(np.array(k, np.int64), "int64", f"idx{k}")], axis=2,
-                          name=f"cell0.{col}") for k, col in enumerate(("src", "dst", "op")))   # [B, E]
-    src_g, src_s = _one_hot(g, src, n, "src")        # SRC [B, E, N], SRC_T [B, N, E]
-    dst_g, dst_s = _one_hot(g, dst, n, "dst")        # DST_T [B, E, N], DST [B, N, E]
+    src, dst, ops = edge_columns(g, edges, 0)                                               # [B, E]
+    src_g, src_s = gather_onehot(g, src, n, "cell0.src"), scatter_onehot(g, src, n, "cell0.src_t")
+    dst_g, dst_s = gather_onehot(g, dst, n, "cell0.dst_t"), scatter_onehot(g, dst, n, "cell0.dst")
     k_ops = model.n_ops
-    live = np.ones((k_ops, 1), np.float32)
-    if model.none_op is not None:
-        live[model.none_op] = 0.0
+    live = live_by_op(model)
     upd = live * np.isin(np.arange(k_ops), model.update_ops).reshape(k_ops, 1)
     live_e = g.op("Gather", [g.fconst(live, "live_by_op"), ops], axis=0, name="cell0.live")      # [B, E, 1]
     upd_e = g.op("Gather", [g.fconst(upd * model.update_scale, "update_scale_by_op"), ops], axis=0,
@@ -125,29 +122,9 @@ def convert_tagates(predictor: Any, g: GraphBuilder) -> None:
         u = g.mlp(u_in, params, len(model.update_dims), "encoder.cell0.update")                  # [B, E, D]
         emb = g.op("Add", [emb, g.op("Mul", [u, upd_e], name=f"t{t}.update_masked")], name=f"t{t + 1}.emb")
 
-    if model.readout == "output":
-        feat = g.op("Gather", [y, out_idx], axis=1, name="cell0.readout")                         # [B, H]
-    else:
-        nodes = np.asarray(model.readout_nodes, np.int64)
-        sel = g.op("Gather", [y, g.const(nodes, "int64", "readout_nodes")], axis=1, name="cell0.readout_sel")
-        tot = g.op("ReduceSum", [sel, g.const([1], "int64", "axis1")], keepdims=0, name="cell0.readout_sum")
-        feat = g.op("Div", [tot, g.fconst(np.array(len(nodes), np.float32), "n_readout")], name="cell0.readout")
+    feat = readout(g, model, y, "cell0")                                                   # [B, H]
     g.output(g.mlp_head(feat, params, len(model.mlp_hidden)))
     g.variant = "dense"
-
-
-def _one_hot(g: GraphBuilder, index: str, n: int, tag: str) -> tuple[str, str]:
-    """``index`` int64 ``[B, E]`` as the one-hot matrices ``[B, E, N]`` (gathers node rows per
-    edge) and ``[B, N, E]`` (sums edge rows per node), in the compute precision."""
-    ids = g.const(np.arange(n), "int64", "node_ids")                                   # [N]
-    ids_col = g.const(np.arange(n).reshape(n, 1), "int64", "node_ids_col")             # [N, 1]
-    rows = g.op("Unsqueeze", [index, g.const([2], "int64", "axis2")], name=f"cell0.{tag}_u2")   # [B, E, 1]
-    cols = g.op("Unsqueeze", [index, g.const([1], "int64", "axis1")], name=f"cell0.{tag}_u1")   # [B, 1, E]
-    gather = g.op("Cast", [g.op("Equal", [rows, ids], name=f"cell0.{tag}_eq_en")], to=g.float_elem,
-                  name=f"cell0.{tag}_gather")
-    scatter = g.op("Cast", [g.op("Equal", [cols, ids_col], name=f"cell0.{tag}_eq_ne")], to=g.float_elem,
-                   name=f"cell0.{tag}_scatter")
-    return gather, scatter
 
 
 def _pass(g: GraphBuilder, params: dict[str, np.ndarray], prefix: str, n_layers: int, emb: str,
