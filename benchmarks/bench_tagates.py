@@ -96,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'threads':>7} {'batch':>10} {'model':<16}{'step ms (median)':>18}{'min':>8}{'x GATES':>9}")
     for th, b, name, med, mn, ratio in rows:
         print(f"{th:>7} {b:>10} {name:<16}{med:>18.1f}{mn:>8.1f}{ratio:>9.2f}")
-    print("# target (issue 10): a TA-GATES step <= 3x a GATES step (the PyTorch peer: 6-8x, "
-          "quoted from the issue, not measured here)")
+    print("# target (issue 10): a TA-GATES step <= 3x a GATES step. Outside figure, not measured here: "
+          "the PyTorch peer's 6-8x, quoted from issue 10's text (its filer's run, 2026-12)")
     if args.fits:
         print(f"# 200-epoch fit on the 1 % split ({len(archs)} cells), default threads, after a warm-up fit")
         fit_times: dict[str, list[float]] = {k: [] for k in configs}

@@ -88,8 +88,6 @@ class EnsembleModel(ScoreModel):
                                  f"expert); got {getattr(gate, 'n_outputs', 1)}.")
         self.gate = gate
         self.temperature = float(check_range("EnsembleModel", "temperature", temperature, 0.0, low_inclusive=False))
-        self.dropout = 0.0   # members apply their own dropout
-        self.mlp_hidden: list[int] = []
 
     @property
     def n_experts(self) -> int:

@@ -452,16 +452,17 @@ class GATESModel(ScoreModel):
 
     def _init_encoder(self, rng: np.random.Generator, dt: np.dtype) -> Params:
         """Fresh encoder parameters (scheme in the module docstring), in :meth:`_encoder_shapes` order."""
-        params: Params = {}
-        for name, shape in self._encoder_shapes().items():
-            if name.endswith("op_emb") or name.endswith("input_emb"):
-                params[name] = normal_init(rng, shape, 1.0, dt)
-            elif ".x_hidden." in name or ".op_attn." in name:
-                params[name] = uniform_init(rng, shape, 1.0 / math.sqrt(
-                    self.node_emb_dim if ".x_hidden." in name else self._op_in_dim), dt)
-            else:  # GATES weight [H_in, H]: uniform(+-1/sqrt(H)) as in the authors' code
-                params[name] = uniform_init(rng, shape, 1.0 / math.sqrt(shape[1]), dt)
-        return params
+        return {name: self._init_param(name, shape, rng, dt) for name, shape in self._encoder_shapes().items()}
+
+    def _init_param(self, name: str, shape: tuple[int, ...], rng: np.random.Generator, dt: np.dtype) -> np.ndarray:
+        """One encoder parameter, by its name's role (the scheme in the module docstring)."""
+        if name.endswith("op_emb") or name.endswith("input_emb"):
+            return normal_init(rng, shape, 1.0, dt)
+        if ".x_hidden." in name or ".op_attn." in name:
+            return uniform_init(rng, shape, 1.0 / math.sqrt(
+                self.node_emb_dim if ".x_hidden." in name else self._op_in_dim), dt)
+        # a GATES weight [H_in, H]: uniform(+-1/sqrt(H)) as in the authors' code
+        return uniform_init(rng, shape, 1.0 / math.sqrt(shape[1]), dt)
 
     # ------------------------------------------------------------------ input validation
     def _cell_axis(self, arr: np.ndarray, name: str, base_ndim: int) -> np.ndarray:

@@ -80,7 +80,7 @@ from archmodel.errors import ParameterError, check_choice, check_range
 from archmodel.models.gates import GATESModel, PreparedCells
 from archmodel.nn.layers import MLP
 from archmodel.nn.parallel import chunk_slices, map_chunks, resolve_n_jobs, single_threaded_blas
-from archmodel.nn.params import Params, uniform_init
+from archmodel.nn.params import Params
 
 logger = logging.getLogger(__name__)
 
@@ -305,8 +305,8 @@ class TAGATESModel(GATESModel):
         if not isinstance(detach, (bool, np.bool_)):
             raise ParameterError(f"TAGATESModel: detach must be True or False; got {detach!r}.")
         self.detach = bool(detach)
-        #: testing hook (see :func:`archmodel.testing` users): per time step ``(E_t, fm)`` held
-        #: constant in the update's input, so finite differences see the stop-gradient function
+        #: testing hook (tests/test_tagates.py): per time step, the updated edges' ``(E_t, fm)``
+        #: held constant in the update's input, so finite differences see the stop-gradient function
         self._frozen_update_inputs: list[tuple[np.ndarray, np.ndarray]] | None = None
         self.update_ops = sorted({int(check_range(owner, "update_ops", o, 0, self.n_ops - 1, integer=True))
                                   for o in update_ops})
@@ -348,29 +348,15 @@ class TAGATESModel(GATESModel):
         return shapes
 
     def _init_encoder(self, rng: np.random.Generator, dt: np.dtype) -> Params:
-        """GATES' scheme for the forward pass and the backward GATES layers (same name
-        patterns), then the two MLPs (PyTorch's default scheme)."""
-        gates_names = [k for k in self._encoder_shapes()
-                       if not k.startswith((self.fb.name + ".", self.updater.name + "."))]
-        params: Params = {}
-        shapes = self._encoder_shapes()
-        for name in gates_names:
-            params.update(self._init_one(name, shapes[name], rng, dt))
+        """GATES' scheme for the forward and the backward GATES layers (same name patterns),
+        then the two MLPs (PyTorch's default scheme)."""
+        mlps = (self.fb.name + ".", self.updater.name + ".")
+        params: Params = {name: self._init_param(name, shape, rng, dt)
+                          for name, shape in self._encoder_shapes().items() if not name.startswith(mlps)}
         if self.time_steps > 1:
             params.update(self.fb.init_params(rng, dt))
             params.update(self.updater.init_params(rng, dt))
         return params
-
-    def _init_one(self, name: str, shape: tuple[int, ...], rng: np.random.Generator, dt: np.dtype) -> Params:
-        from archmodel.nn.params import normal_init
-
-        if name.endswith("op_emb") or name.endswith("input_emb"):
-            return {name: normal_init(rng, shape, 1.0, dt)}
-        if ".x_hidden." in name:
-            return {name: uniform_init(rng, shape, 1.0 / math.sqrt(self.node_emb_dim), dt)}
-        if ".op_attn." in name:
-            return {name: uniform_init(rng, shape, 1.0 / math.sqrt(self._op_in_dim), dt)}
-        return {name: uniform_init(rng, shape, 1.0 / math.sqrt(shape[1]), dt)}
 
     # ------------------------------------------------------------------ batches
     def check_batch(self, batch: Mapping[str, np.ndarray]) -> list[tuple[np.ndarray, ...]]:
@@ -576,12 +562,12 @@ class TAGATESModel(GATESModel):
                     d_eu_res = d_eu + d_uin[:, :d_emb]
                     d_fm = d_uin[:, d_emb:h_off]
                     fg_last, fs_last = stp["fg"][-1], stp["fs"][-1]
-                    d_fg_last = scatter_rows(iu, d_fm * fs_last[plan.f_send[upd]], n_tab)
-                    d_fs_last = scatter_rows(plan.f_send[upd], d_fm * fg_last[iu], fs_last.shape[0])
+                    d_fg_last = be.nn.embedding_backward(d_fm * fs_last[plan.f_send[upd]], iu, n_tab)
+                    d_fs_last = be.nn.embedding_backward(d_fm * fg_last[iu], plan.f_send[upd], fs_last.shape[0])
                 d_bm = d_uin[:, h_off:]
                 bg_last, bs_last = stp["bg"][-1], stp["bs"][-1]
-                d_bg_last = scatter_rows(iu, d_bm * bs_last[plan.b_send[upd]], n_tab)
-                d_bs_last = scatter_rows(plan.b_send[upd], d_bm * bg_last[iu], bs_last.shape[0])
+                d_bg_last = be.nn.embedding_backward(d_bm * bs_last[plan.b_send[upd]], iu, n_tab)
+                d_bs_last = be.nn.embedding_backward(d_bm * bg_last[iu], plan.b_send[upd], bs_last.shape[0])
                 d_bs0, d_bg = self._pass_backward(params, "bgates", stp["bs"], stp["by"], stp["bg"],
                                                   plan.b_ptr, plan.b_src, stp["b_op"], plan.n_res_b,
                                                   None, d_bs_last, d_bg_last, grads, be)
@@ -606,20 +592,13 @@ class TAGATESModel(GATESModel):
             if t >= 1:
                 d_eu = d_a[n0:] if d_eu_res is None else d_eu_res + d_a[n0:]
             elif d_eu_res is not None:   # E_0[upd] = T_0[idx_0[upd]]
-                d_t0 = d_t0 + scatter_rows(idx0[upd], d_eu_res, n0)
+                d_t0 = d_t0 + be.nn.embedding_backward(d_eu_res, idx0[upd], n0)
         if self.symmetry_breaking == "none":
             d_op = d_t0
         else:   # T_0 = op_emb[edge_op] (+ a constant)
-            d_op = scatter_rows(plan.edge_op, d_t0, self.n_ops)
+            d_op = be.nn.embedding_backward(d_t0, plan.edge_op, self.n_ops)
         grads[self._p(0, "op_emb")] = np.ascontiguousarray(d_op)
-        for name in self.param_shapes():   # parameters this chunk does not reach get zeros
-            if name.startswith("encoder.") and name not in grads and not self._is_node_state_param(name):
-                grads[name] = np.zeros_like(params[name])
         return grads, [d_st], [[]]
-
-    def _is_node_state_param(self, name: str) -> bool:
-        return name in (self._p(0, "gates0.weight"), self._p(0, "x_hidden.weight"),
-                        self._p(0, "x_hidden.bias"), self._p(0, "input_emb"))
 
     # ------------------------------------------------------------------ inference
     def _inference(self, params, batch, backend, head: bool) -> np.ndarray:
@@ -646,19 +625,6 @@ class TAGATESModel(GATESModel):
             parts = map_chunks(run, len(slices), n_jobs)
         out = parts[0] if len(parts) == 1 else np.concatenate(parts)
         return out[inv.reshape(-1)]
-
-
-def scatter_rows(index: np.ndarray, vals: np.ndarray, n_rows: int) -> np.ndarray:
-    """``out[index[i]] += vals[i]`` into zeros ``[n_rows, H]`` (segment sums in sorted index
-    order; much faster than ``np.add.at`` on rows)."""
-    out = np.zeros((n_rows, vals.shape[1]), vals.dtype)
-    if index.size == 0:
-        return out
-    order = np.argsort(index, kind="stable")
-    si = index[order]
-    starts = np.flatnonzero(np.concatenate([[True], si[1:] != si[:-1]]))
-    out[si[starts]] = np.add.reduceat(vals[order], starts, axis=0)
-    return out
 
 
 def _acc(grads: Params, name: str, g: np.ndarray) -> None:

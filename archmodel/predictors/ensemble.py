@@ -164,21 +164,18 @@ class DELEPredictor(Predictor):
     def _pretrain_sets(self, sp: Any, rng: np.random.Generator) -> list[tuple[list[Arch], np.ndarray]]:
         """Per signal: (cells, min-max normalised values), at most ``pretrain_size`` cells."""
         from archmodel.signals import signal_column
-        from archmodel.signals.registry import COMPUTED
+        from archmodel.signals.registry import file_cells, is_computed
 
         sampled = sp.sample(self.pretrain_size, rng, unique=True)
-        file_cells: list[Arch] | None = None
+        in_file: list[Arch] | None = None
         out = []
         for name in self.low_fidelity:
-            key = name[5:] if name.startswith("file:") else name
-            if not name.startswith("file:") and (sp.name, key) in COMPUTED:
+            if is_computed(name, sp.name):
                 pool = sampled
             else:
-                if file_cells is None:
-                    from archmodel.data import load_dataset
-
-                    file_cells = list(load_dataset(f"zc/{sp.name}").archs)
-                pool = file_cells
+                if in_file is None:
+                    in_file = file_cells(sp.name)
+                pool = in_file
             col = signal_column(name, pool, space=sp.name)
             ok = np.flatnonzero(np.isfinite(col))
             if ok.size < 2:

@@ -32,7 +32,8 @@ import numpy as np
 
 from archmodel.errors import DataError, ParameterError
 
-__all__ = ["signal_column", "signal_columns", "COMPUTED", "ALIASES", "NASLIB_FAILURE", "clean_signal"]
+__all__ = ["signal_column", "signal_columns", "is_computed", "file_cells", "COMPUTED", "ALIASES",
+           "NASLIB_FAILURE", "clean_signal"]
 
 #: NASLib's zero-cost failure value
 NASLIB_FAILURE = -1e8
@@ -75,13 +76,28 @@ def clean_signal(col: Any) -> np.ndarray:
     return col
 
 
-def _file_column(name: str, archs: Sequence[Any], space: str) -> np.ndarray:
+def is_computed(name: str, space: str) -> bool:
+    """Whether archmodel computes the signal ``name`` itself for every cell of ``space`` (else it
+    comes from the data set or the zero-cost file)."""
+    return not name.startswith("file:") and (space, ALIASES.get(name, name)) in COMPUTED
+
+
+def _zc_file(name: str, space: str) -> Any:
     from archmodel.data import load_dataset
 
     try:
-        zc = load_dataset(f"zc/{space}")
+        return load_dataset(f"zc/{space}")
     except (DataError, ParameterError, KeyError) as exc:
         raise DataError(f"signal {name!r}: no zero-cost file of space {space!r} was found ({exc})") from None
+
+
+def file_cells(space: str) -> list[Any]:
+    """The architectures the zero-cost file of ``space`` covers (where its signals can exist)."""
+    return list(_zc_file("file:*", space).archs)
+
+
+def _file_column(name: str, archs: Sequence[Any], space: str) -> np.ndarray:
+    zc = _zc_file(name, space)
     if name not in zc.low_fidelity:
         raise DataError(f"signal {name!r}: unknown; the zero-cost file of {space!r} has "
                         f"{sorted(zc.low_fidelity)}, and archmodel computes "
@@ -120,7 +136,7 @@ def signal_column(name: str, archs: Sequence[Any] | Any, *, space: str | None = 
     if name.startswith("file:"):
         return clean_signal(_file_column(ALIASES.get(name[5:], name[5:]), archs, space))
     key = ALIASES.get(name, name)
-    if (space, key) in COMPUTED:
+    if is_computed(name, space):
         return clean_signal(COMPUTED[(space, key)](archs))
     return clean_signal(_file_column(key, archs, space))
 
