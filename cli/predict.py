@@ -38,13 +38,13 @@ def _print_report(report: dict) -> None:
 @click.option("--ensemble", type=click.Choice(["dele"]), default=None,
               help="DELE: one --encoder (gates|tagates) expert per --low-fidelity signal, pretrained on it, "
                    "weighed per architecture by a gate, fine-tuned on the training cells.")
-@click.option("--low-fidelity", default="params,synflow,jacob_cov,nwot,snip,grad_norm", show_default=True,
+@click.option("--low-fidelity", default=None,
               help="DELE: comma-separated signals (computed: params, macs, flops; NASLib file: file:NAME or "
-                   "a proxy name such as synflow).")
-@click.option("--gate", type=click.Choice(["learned", "uniform"]), default="learned", show_default=True,
-              help="DELE: the learned gate or uniform weights.")
-@click.option("--pretrain-epochs", type=click.IntRange(min=0), default=200, show_default=True,
-              help="DELE: epochs of each expert's pretraining on its signal.")
+                   "a proxy name such as synflow) [default: params,synflow,jacob_cov,nwot,snip,grad_norm].")
+@click.option("--gate", type=click.Choice(["learned", "uniform"]), default=None,
+              help="DELE: the learned gate or uniform weights [default: learned].")
+@click.option("--pretrain-epochs", type=click.IntRange(min=0), default=None,
+              help="DELE: epochs of each expert's pretraining on its signal [default: 200].")
 @click.option("--loss", type=click.Choice(["hinge", "logistic", "listmle", "mse"]), default="hinge", show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=200, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=512, show_default=True)
@@ -69,12 +69,16 @@ def train(ctx, data, target, space, arch_column, train_size, encoder, symmetry_b
             if encoder != "tagates":
                 raise click.UsageError(f"{flag} goes with --encoder tagates")
             extra[name] = value
+    dele = {name: value for name, value in (("low_fidelity", low_fidelity), ("gate", gate),
+                                            ("pretrain_epochs", pretrain_epochs)) if value is not None}
+    if dele and not ensemble:   # the DELEPredictor defaults apply to what is not given
+        raise click.UsageError(f"--{next(iter(dele)).replace('_', '-')} goes with --ensemble dele")
     if ensemble:
         if encoder not in ("gates", "tagates"):
             raise click.UsageError("--ensemble dele takes --encoder gates or tagates (the experts' encoder)")
-        signals = [t.strip() for t in low_fidelity.split(",") if t.strip()]
-        extra = {"low_fidelity": signals, "gate": gate, "expert": encoder, "expert_params": extra,
-                 "pretrain_epochs": pretrain_epochs}
+        if "low_fidelity" in dele:
+            dele["low_fidelity"] = [t.strip() for t in low_fidelity.split(",") if t.strip()]
+        extra = {**dele, "expert": encoder, "expert_params": extra}
         encoder = ensemble
 
     ds = resolve_dataset(data, space=space, arch_column=arch_column, target=target)

@@ -58,6 +58,8 @@ def test_train_tagates_and_dele(data_dir, monkeypatch):
     assert r.exit_code == 2 and "--encoder tagates" in r.output
     r = run(*base, "--ensemble", "dele", "--encoder", "mlp")
     assert r.exit_code == 2 and "gates or tagates" in r.output
+    r = run(*base, "--gate", "uniform")
+    assert r.exit_code == 2 and "--gate goes with --ensemble dele" in r.output
 
 
 def test_train_errors_are_one_line(tmp_path, data_dir, monkeypatch):
