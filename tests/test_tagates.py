@@ -14,7 +14,7 @@ from archmodel.testing import GradientCheckError, check_grad
 from conftest import nb201_edges
 
 SMALL = dict(n_nodes=4, n_ops=5, gates_dims=(6, 5), mlp_hidden=(7,), op_emb_dim=4, node_emb_dim=3,
-             hidden_dim=6, dropout=0.0, backward_dims=(5, 6), fb_dims=(4, 5), update_dims=(6,),
+             hidden_dim=6, dropout=0.0, backward_dims=(5, 6, 4), fb_dims=(4, 5), update_dims=(6,),
              update_ops=(2, 3), update_scale=0.7)
 
 
@@ -38,7 +38,8 @@ def _mlp(params, name, x, n_hidden):
 
 
 def naive_scores(m: TAGATESModel, params, edges: np.ndarray, stats=None) -> np.ndarray:
-    """The module docstring's equations, one cell at a time, with dense node loops."""
+    """The module docstring's equations, one cell at a time, with dense node loops (residual:
+    the input nodes forward and the output node backward, or every node)."""
     p = lambda k: params[f"encoder.cell0.{k}"]  # noqa: E731
     n, out = m.n_nodes, m.output_node
     scores = []
@@ -59,7 +60,7 @@ def naive_scores(m: TAGATESModel, params, edges: np.ndarray, stats=None) -> np.n
             fmsg = {}
             for l in range(len(m.gates_dims)):
                 s = y @ p(f"gates{l}.weight")
-                z = np.zeros_like(s)
+                z = s.copy() if m.residual == "all" else np.zeros_like(s)
                 z[:m.n_inputs] = s[:m.n_inputs]
                 for (i, j, o, k) in live:
                     g = _sig(aug[k] @ p(f"gates{l}.op_attn.weight") + p(f"gates{l}.op_attn.bias"))
@@ -73,7 +74,7 @@ def naive_scores(m: TAGATESModel, params, edges: np.ndarray, stats=None) -> np.n
             bmsg = {}
             for l in range(len(m.backward_dims)):
                 s = by @ p(f"bgates{l}.weight")
-                z = np.zeros_like(s)
+                z = s.copy() if m.residual == "all" else np.zeros_like(s)
                 z[out] = s[out]
                 for (i, j, o, k) in live:
                     g = _sig(aug[k] @ p(f"bgates{l}.op_attn.weight") + p(f"bgates{l}.op_attn.bias"))
@@ -91,8 +92,10 @@ def naive_scores(m: TAGATESModel, params, edges: np.ndarray, stats=None) -> np.n
 
 
 @pytest.mark.parametrize("mode", ["none", "noise", "stats"])
-def test_matches_naive_transcription(backend, edges, mode):
-    m = TAGATESModel(time_steps=3, symmetry_breaking=mode, n_stats=2 if mode == "stats" else 0, **SMALL)
+@pytest.mark.parametrize("residual", ["inputs", "all"])
+def test_matches_naive_transcription(backend, edges, mode, residual):
+    m = TAGATESModel(time_steps=3, symmetry_breaking=mode, n_stats=2 if mode == "stats" else 0,
+                     residual=residual, **SMALL)
     params = m.init_params(0, dtype=np.float64)
     stats = np.random.default_rng(2).normal(size=(len(edges), 6, 2)) if mode == "stats" else None
     batch = {"edges": edges} if stats is None else {"edges": edges, "edge_stats": stats}
