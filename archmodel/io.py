@@ -54,6 +54,31 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Ite
         raise
 
 
+def load_json_object(path: str | os.PathLike, what: str) -> dict[str, Any]:
+    """Read a JSON file that must hold one object (a user's spec file).
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file (the message names ``what``).
+    ParameterError
+        Not valid JSON, or not an object.
+    """
+    from archmodel.errors import ParameterError
+
+    text = os.fspath(path)
+    if not os.path.exists(text):
+        raise FileNotFoundError(f"no such {what} file: {text}")
+    try:
+        with open(text, encoding="utf-8") as fh:
+            obj = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise ParameterError(f"{what} {text} is not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise ParameterError(f"{what} {text} must hold a JSON object, not {type(obj).__name__}.")
+    return obj
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -228,3 +228,192 @@ def sweep_cmd(ctx: click.Context, network: str, hardware: str, grid: tuple[str, 
         with atomic_write(output, "w", encoding="utf-8", newline="") as fh:
             fh.write(buf.getvalue())
         click.echo(f"wrote {len(rows)} configurations to {output}", err=True)
+
+
+# ============================================================================ co-exploration
+_TRACE_AT = (100, 300, 1000)
+
+
+@pim.command("search")
+@click.option("--space", "space", default="space-nb201", show_default=True,
+              help="Joint network x hardware space: a shipped name (space-nb201) or a JSON spec file "
+                   "(format archmodel.pim-space; docs/coexplore.md).")
+@click.option("--objectives", default=None, metavar="NAME,NAME",
+              help="Objectives (accuracy, edp, latency, energy, area); default: the space's.")
+@click.option("--budget", type=click.IntRange(min=1), default=500, show_default=True,
+              help="Simulator calls (distinct points evaluated). Ignored by --algorithm exhaustive.")
+@click.option("--algorithm", type=click.Choice(["random", "nsga2", "gibbon", "exhaustive"]), default="gibbon",
+              show_default=True, help="Search; 'exhaustive' evaluates every point (the true front).")
+@click.option("--predictor", type=click.Choice(["mlp", "lstm"]), default="mlp", show_default=True,
+              help="Gibbon's accuracy/cost predictor over the joint encoding.")
+@click.option("--population", type=click.IntRange(min=2), default=20, show_default=True,
+              help="Population of NSGA-II and Gibbon.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--true", "true_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="A true-front file of the same space: adds hypervolume_fraction.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None,
+              help="Front file to write (JSON, atomically).")
+@click.option("--backend", type=click.Choice(["numpy", "numba"]), default=None, help="Simulator kernels.")
+@engine_options
+@json_option
+@click.pass_context
+def search_cmd(ctx: click.Context, space: str, objectives: str | None, budget: int, algorithm: str, predictor: str,
+               population: int, seed: int, true_path: str | None, output: str | None, backend: str | None,
+               engine: str, scheduler: str | None, as_json: bool) -> None:
+    """Co-explore NB201 cells and PIM hardware: random search, NSGA-II or Gibbon.
+
+    Every distinct point evaluated is one simulator call (accuracy from the space's data set,
+    latency/energy/area/EDP from the cost model). Prints the found front; --json prints one
+    object with calls, hypervolume, hypervolume_fraction (with --true) and front.
+    """
+    from archmodel.coexplore.front import front_document, front_gains, read_front, true_front, write_front
+    from archmodel.coexplore.pareto import hypervolume
+    from archmodel.coexplore.space import load_space
+
+    settings = engine_settings(engine, scheduler)
+    sp = _wrap(load_space, space)
+    if objectives:
+        sp = _wrap(sp.with_objectives, objectives)
+    quiet = bool(ctx.obj.get("quiet")) if isinstance(ctx.obj, dict) else False
+    if algorithm == "exhaustive":
+        with ProgressBar("pim front (cells)", total=sp.n_cells, enabled=not quiet) as bar:
+            last = [0]
+
+            def tick(done: int, total: int) -> None:
+                bar.update(done - last[0])
+                last[0] = done
+
+            doc = _wrap(true_front, sp, progress=tick, backend=backend, **settings)
+    else:
+        if engine != "local":
+            raise click.UsageError("--engine dask parallelises --algorithm exhaustive only (a search is sequential)")
+        from archmodel.coexplore.search import hypervolume_trace, run_search
+
+        opts: dict[str, Any] = {}
+        if algorithm in ("nsga2", "gibbon"):
+            opts["population"] = population
+        if algorithm == "gibbon":
+            opts["predictor"] = predictor
+        with ProgressBar(f"pim search ({algorithm})", total=budget, enabled=not quiet) as bar:
+            last = [0]
+
+            def tick(ev: Any) -> None:
+                bar.update(ev.calls - last[0])
+                last[0] = ev.calls
+
+            res = _wrap(run_search, sp, algorithm, budget, seed=seed, backend=backend, progress=tick, **opts)
+        ev = res["evaluator"]
+        at = sorted({c for c in _TRACE_AT if c < ev.calls} | {ev.calls})
+        calls_at, hv_at = hypervolume_trace(ev, at)
+        info: dict[str, Any] = {"algorithm": algorithm, "seed": seed, "budget": budget, "calls": ev.calls,
+                                "seconds": res["seconds"], "simulate_seconds": res["simulate_seconds"],
+                                "predictor_seconds": res["predictor_seconds"],
+                                "trace": {"calls": calls_at.tolist(), "hypervolume": hv_at.tolist()}}
+        if algorithm == "gibbon":
+            info.update(predictor=predictor, priority={"genes": res["gene_names"],
+                                                       "history": res["priority_history"]})
+        doc = front_document(sp, ev.history, ev.values, **info)
+    if true_path:
+        true = _wrap(read_front, true_path)
+        if true.get("space_sha256") != sp.sha256:
+            raise click.ClickException(f"{true_path} is the front of another space or other objectives "
+                                       f"(its space_sha256 differs from this search's)")
+        doc = _with_fraction(doc, hypervolume(front_gains(sp, true)))
+    if output:
+        _wrap(write_front, output, doc)
+        click.echo(f"wrote {len(doc['front'])} front points to {output}", err=True)
+    _show_front(doc, as_json)
+
+
+def _with_fraction(doc: dict[str, Any], true_hv: float) -> dict[str, Any]:
+    """``doc`` with ``true_hypervolume`` and ``hypervolume_fraction`` (and the trace's fractions)."""
+    doc = dict(doc, true_hypervolume=true_hv,
+               hypervolume_fraction=doc["hypervolume"] / true_hv if true_hv > 0 else None)
+    if "trace" in doc and true_hv > 0:
+        doc["trace"] = dict(doc["trace"], hypervolume_fraction=[h / true_hv for h in doc["trace"]["hypervolume"]])
+    return doc
+
+
+def _show_front(doc: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(doc)
+    else:
+        _print_front(doc)
+
+
+def _print_front(doc: dict[str, Any]) -> None:
+    head = f"{doc.get('algorithm', '?')} on {doc['space']}: {doc['calls']} simulator calls, " \
+           f"hypervolume {doc['hypervolume']:.4f}"
+    if doc.get("hypervolume_fraction") is not None:
+        head += f" ({100 * doc['hypervolume_fraction']:.1f} % of the true front's)"
+    click.echo(head)
+    if "seconds" in doc:
+        click.echo(f"  {doc['seconds']:.1f} s ({doc.get('simulate_seconds', 0):.1f} s simulating"
+                   + (f", {doc['predictor_seconds']:.1f} s in the predictor" if doc.get("predictor_seconds") else "")
+                   + ")")
+    objs = doc["objectives"]
+    click.echo(f"  {len(doc['front'])} non-dominated points:")
+    click.echo("  " + " ".join(f"{o:>12}" for o in objs) + "  cell / hardware")
+    for p in doc["front"]:
+        hw = ",".join(f"{k}={v}" for k, v in p["hardware"].items())
+        click.echo("  " + " ".join(f"{p[o]:>12.5g}" for o in objs) + f"  {p['cell']} {hw}")
+
+
+@pim.command("front")
+@click.argument("front_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--true", "true_path", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The true front of the same space: adds hypervolume_fraction and draws it.")
+@click.option("--plot", "plot", type=click.Path(dir_okay=False), default=None,
+              help="Draw the front(s) to this image (needs matplotlib: pip install 'archmodel[plot]').")
+@json_option
+def front_cmd(front_file: str, true_path: str | None, plot: str | None, as_json: bool) -> None:
+    """Show a front file written by 'archmodel pim search --output'."""
+    from archmodel.coexplore.front import read_front
+
+    doc = _wrap(read_front, front_file)
+    true = _wrap(read_front, true_path) if true_path else None
+    if true is not None:
+        if true.get("space_sha256") != doc.get("space_sha256"):
+            raise click.ClickException(f"{true_path} and {front_file} are fronts of different spaces or objectives "
+                                       f"(space_sha256 differs)")
+        doc = _with_fraction(doc, float(true["hypervolume"]))
+    if plot:
+        _plot_fronts(doc, true, plot)
+        click.echo(f"wrote {plot}", err=True)
+    _show_front(doc, as_json)
+
+
+def _plot_fronts(doc: dict[str, Any], true: dict[str, Any] | None, path: str) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise click.ClickException("--plot needs matplotlib: pip install 'archmodel[plot]'") from None
+    from archmodel.io import atomic_write
+
+    x, y = doc["objectives"][:2]
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    for d, style, label in ((true, dict(color="0.6", lw=2.5), "true front"),
+                            (doc, dict(color="C0", marker="o", ms=4, lw=1), doc.get("algorithm", "found"))):
+        if d is None or not d["front"]:
+            continue
+        pts = sorted(((p[x], p[y]) for p in d["front"]))
+        # the attainment boundary: between two front points the better one's value holds
+        where = "pre" if (x == "accuracy") != (y == "accuracy") else "post"
+        ax.step([p[0] for p in pts], [p[1] for p in pts], where=where, label=label, **style)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    if y != "accuracy":
+        ax.set_yscale("log")
+    if x != "accuracy":
+        ax.set_xscale("log")
+    ax.set_title(f"{doc['space']}: {doc.get('calls')} calls, HV {doc['hypervolume']:.3g}"
+                 + (f" ({100 * doc['hypervolume_fraction']:.1f} %)" if doc.get("hypervolume_fraction") else ""))
+    ax.legend()
+    fig.tight_layout()
+    suffix = path.rsplit(".", 1)[-1] if "." in path else "png"
+    with atomic_write(path, "wb") as fh:
+        fig.savefig(fh, format=suffix)
+    plt.close(fig)

@@ -277,3 +277,21 @@ def test_make_microbench_dask_trains_like_local(cluster, tmp_path, monkeypatch, 
     summary = _run_script_twice(cluster, out, capsys, "--backend", "numpy")
     assert _rows_without_seconds(out) == _rows_without_seconds(local)
     assert summary["rows"] == 6 and summary["cells"] == 3
+
+
+def test_pim_exhaustive_front_on_dask_equals_local(cluster, tmp_path, monkeypatch):
+    """``pim search --algorithm exhaustive --engine dask``: the same front, calls and hypervolume."""
+    import test_coexplore
+
+    data = __import__("conftest").require_data("analog-nasbench")
+    monkeypatch.setenv("ARCHMODEL_DATA_DIR", str(data.parent))
+    space = tmp_path / "small.json"
+    space.write_text(json.dumps(test_coexplore.small_spec()))
+    docs = []
+    for extra in ([], ["--engine", "dask", "--scheduler", cluster.scheduler.address]):
+        r = run("pim", "search", "--space", space, "--algorithm", "exhaustive", "--json", *extra)
+        docs.append(json.loads(r.stdout))
+    local, dask = docs
+    assert dask["engine"] == "dask" and local["engine"] == "local"
+    for key in ("calls", "feasible_points", "hypervolume", "front"):
+        assert dask[key] == local[key], key

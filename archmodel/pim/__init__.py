@@ -13,7 +13,16 @@ Examples
 """
 from __future__ import annotations
 
-from archmodel.pim.model import BatchResult, LayerResult, SimulationResult, prepare_network, simulate, simulate_batch
+from archmodel.pim.model import (
+    BatchResult,
+    HardwareSet,
+    LayerResult,
+    SimulationResult,
+    prepare_hardware,
+    prepare_network,
+    simulate,
+    simulate_batch,
+)
 from archmodel.pim.network import (
     BUILTIN_NETWORKS,
     Conv,
@@ -40,6 +49,8 @@ __all__ = [
     "LayerResult",
     "BatchResult",
     "prepare_network",
+    "prepare_hardware",
+    "HardwareSet",
     "Conv",
     "Linear",
     "Pool",

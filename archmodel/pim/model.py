@@ -23,7 +23,8 @@ from archmodel.pim.spec import apply_overrides_many, hardware_vector, load_hardw
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LayerResult", "SimulationResult", "BatchResult", "simulate", "simulate_batch", "prepare_network"]
+__all__ = ["LayerResult", "SimulationResult", "BatchResult", "HardwareSet", "simulate", "simulate_batch",
+           "prepare_network", "prepare_hardware"]
 
 
 @dataclass
@@ -254,17 +255,57 @@ def _to_result(tot, lay, layers, spec, label, backend_name) -> SimulationResult:
                "pipeline": "pixel-level inter-layer pipeline (MNSIM calculate_model_latency, mode=1)"})
 
 
-def simulate_batch(network: Any, hardwares: Iterable[Any] | None = None, *, base: Any = "mnsim-default",
-                   overrides: Sequence[Mapping[str, Any]] | None = None, backend: str | None = None,
-                   raise_on_error: bool = False) -> BatchResult:
+@dataclass(frozen=True)
+class HardwareSet:
+    """Hardware configurations prepared once for many :func:`simulate_batch` calls.
+
+    Built by :func:`prepare_hardware`; holds the validated specs and their kernel vectors,
+    grouped by bit widths (the network's layer table depends on them). Reusing one set over
+    many networks (a design-space sweep, a co-exploration search) skips the spec handling.
+    """
+
+    specs: tuple[dict, ...]
+    groups: tuple[tuple[tuple[int, int], np.ndarray, np.ndarray], ...]  # ((a_bits, w_bits), indices, hws)
+
+    def __len__(self) -> int:
+        return len(self.specs)
+
+
+def prepare_hardware(hardwares: Iterable[Any] | None = None, *, base: Any = "mnsim-default",
+                     overrides: Sequence[Mapping[str, Any]] | None = None) -> HardwareSet:
+    """Validate configurations once (arguments as in :func:`simulate_batch`)."""
+    if (hardwares is None) == (overrides is None):
+        raise ParameterError("simulate_batch needs exactly one of 'hardwares' or 'overrides'.")
+    if overrides is not None:
+        base_spec = load_hardware(base)
+        specs = apply_overrides_many(base_spec, [dict(o) for o in overrides])
+    else:
+        specs = [load_hardware(h) for h in hardwares]
+    if not specs:
+        raise ParameterError("simulate_batch needs at least one hardware configuration.")
+    by_bits: dict[tuple[int, int], list[int]] = {}
+    for i, s in enumerate(specs):
+        q = s["quantization"]
+        by_bits.setdefault((q["activation_bits"], q["weight_bits"]), []).append(i)
+    groups = []
+    for bits, idx in by_bits.items():
+        hws = np.stack([hardware_vector(specs[i]) for i in idx])
+        hws.setflags(write=False)
+        groups.append((bits, np.asarray(idx, dtype=np.int64), hws))
+    return HardwareSet(tuple(specs), tuple(groups))
+
+
+def simulate_batch(network: Any, hardwares: Iterable[Any] | HardwareSet | None = None, *,
+                   base: Any = "mnsim-default", overrides: Sequence[Mapping[str, Any]] | None = None,
+                   backend: str | None = None, raise_on_error: bool = False) -> BatchResult:
     """Evaluate many hardware configurations for one network in one kernel call.
 
     Parameters
     ----------
     network : str, sequence or Network
         As in :func:`simulate`.
-    hardwares : iterable of (str or dict), optional
-        Full specs (preset names, paths or dicts).
+    hardwares : iterable of (str or dict), or HardwareSet, optional
+        Full specs (preset names, paths or dicts), or a set from :func:`prepare_hardware`.
     base : str or dict
         With ``overrides``: the spec every configuration starts from.
     overrides : sequence of dict, optional
@@ -281,31 +322,19 @@ def simulate_batch(network: Any, hardwares: Iterable[Any] | None = None, *, base
     """
     from archmodel.backends.numpy import pim as K
 
-    if (hardwares is None) == (overrides is None):
-        raise ParameterError("simulate_batch needs exactly one of 'hardwares' or 'overrides'.")
-    if overrides is not None:
-        base_spec = load_hardware(base)
-        specs = apply_overrides_many(base_spec, [dict(o) for o in overrides])
-    else:
-        specs = [load_hardware(h) for h in hardwares]
-    if not specs:
-        raise ParameterError("simulate_batch needs at least one hardware configuration.")
-    # the layer table depends on the bit widths: group configurations by them
+    hs = hardwares if isinstance(hardwares, HardwareSet) else prepare_hardware(hardwares, base=base,
+                                                                                overrides=overrides)
+    specs = hs.specs
     n = len(specs)
-    groups: dict[tuple[int, int], list[int]] = {}
-    for i, s in enumerate(specs):
-        q = s["quantization"]
-        groups.setdefault((q["activation_bits"], q["weight_bits"]), []).append(i)
     be = _backend(backend)
     n_layers = None
     tot_all = np.zeros((n, K.TOT_FIELDS))
     lay_all = None
-    for idx in groups.values():
+    for _bits, idx, hws in hs.groups:
         layers, net, _ = prepare_network(network, specs[idx[0]])
         if lay_all is None:
             n_layers = len(layers)
             lay_all = np.zeros((n, n_layers, K.LAYER_FIELDS))
-        hws = np.stack([hardware_vector(specs[i]) for i in idx])
         tot = np.zeros((len(idx), K.TOT_FIELDS))
         lay = np.zeros((len(idx), n_layers, K.LAYER_FIELDS))
         be.pim.cost_model_batch(net, hws, tot, lay)

@@ -51,6 +51,7 @@ OVERRIDE_ALIASES: dict[str, tuple[str, ...]] = {
     "clock_hz": ("digital.clock_hz",),
     "pe_rows": ("tile.pe_rows",),
     "pe_cols": ("tile.pe_cols",),
+    "pe_grid": ("tile.pe_rows", "tile.pe_cols"),
     "weight_bits": ("quantization.weight_bits",),
     "activation_bits": ("quantization.activation_bits",),
     "variation": ("device.variation.sigma",),
@@ -58,6 +59,9 @@ OVERRIDE_ALIASES: dict[str, tuple[str, ...]] = {
     "adc_rule": ("adc.rule",),
     "variation_model": ("device.variation.scope",),
 }
+
+#: file-name prefix of the joint network/hardware search spaces in ``specs/pim/``
+SPACE_PREFIX = "space-"
 
 _PLACEMENTS = {"hui": 0, "row-major": 1, "snake": 2}
 #: optional fields an override may add
@@ -75,10 +79,11 @@ def _owner(spec: Mapping[str, Any]) -> str:
 
 
 def list_presets() -> list[str]:
-    """Names of the shipped hardware presets (``specs/pim/*.json``)."""
+    """Names of the shipped hardware presets (``specs/pim/*.json``; the ``space-*`` files there
+    are joint search spaces of :mod:`archmodel.coexplore`, not presets)."""
     from archmodel.specs import spec_names
 
-    return spec_names("pim")
+    return [n for n in spec_names("pim") if not n.startswith(SPACE_PREFIX)]
 
 
 @lru_cache(maxsize=1)
@@ -121,15 +126,9 @@ def load_hardware(hardware: Any) -> dict[str, Any]:
         if text in _preset_names():
             return json.loads(_preset_text(text))
         elif text.endswith(".json") or os.path.sep in text or os.path.exists(text):
-            if not os.path.exists(text):
-                raise FileNotFoundError(f"no such hardware spec file: {text}")
-            try:
-                with open(text, encoding="utf-8") as fh:
-                    spec = json.load(fh)
-            except json.JSONDecodeError as exc:
-                raise ParameterError(f"hardware spec {text} is not valid JSON: {exc}") from None
-            if not isinstance(spec, dict):
-                raise ParameterError(f"hardware spec {text} must hold a JSON object, not {type(spec).__name__}.")
+            from archmodel.io import load_json_object
+
+            spec = load_json_object(text, "hardware spec")
             spec.setdefault("name", os.path.basename(text))
         else:
             raise ParameterError(
