@@ -83,6 +83,7 @@ def main(argv=None) -> int:
     ap.add_argument("--space", default="space-nb201")
     ap.add_argument("--true", default=None, help="true-front file (else computed here)")
     ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed .. first-seed + seeds - 1")
     ap.add_argument("--budget", type=int, default=1000)
     ap.add_argument("--algorithms", default=",".join(ALGORITHMS))
     ap.add_argument("--engine", choices=("local", "dask"), default="local")
@@ -111,7 +112,7 @@ def main(argv=None) -> int:
         args.seeds = len({r["seed"] for r in runs})
         args.budget = max(r["calls"] for r in runs)
     else:
-        tasks = [(lab, s) for s in range(args.seeds) for lab in labels]
+        tasks = [(lab, s) for s in range(args.first_seed, args.first_seed + args.seeds) for lab in labels]
         t0 = time.perf_counter()
         extra = {"n_workers": len(os.sched_getaffinity(0))} if args.engine == "dask" else {}
         runs = []
