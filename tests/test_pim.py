@@ -344,3 +344,21 @@ def test_batch_over_full_specs_with_different_bit_widths():
     assert res.layer_latency_s.shape == (3, 12)
     with pytest.raises(ParameterError, match=r"exactly one of 'hardwares' or 'overrides'"):
         simulate_batch("vgg8", backend="numpy")
+
+
+def test_prepared_hardware_set_gives_the_same_batch():
+    """simulate_batch over a HardwareSet (validated once, reused across networks) equals the
+    same configurations given as overrides, for two networks and mixed bit widths."""
+    from archmodel.pim import prepare_hardware, simulate_batch
+
+    overrides = [{"adc_bits": 4, "xbar_size": 128}, {"adc_bits": 8, "weight_bits": 8},
+                 {"dac_bits": 2, "pe_grid": 4}]
+    hs = prepare_hardware(overrides=overrides)
+    assert len(hs) == 3 and len(hs.groups) == 2
+    for net in ("vgg8", "alexnet"):
+        a = simulate_batch(net, hs, backend="numpy")
+        b = simulate_batch(net, overrides=overrides, backend="numpy")
+        for field in ("latency_s", "energy_j", "area_mm2", "edp_js", "crossbars"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    with pytest.raises(ValueError, match="at least one"):
+        prepare_hardware(overrides=[])

@@ -275,14 +275,14 @@ def prepare_hardware(hardwares: Iterable[Any] | None = None, *, base: Any = "mns
                      overrides: Sequence[Mapping[str, Any]] | None = None) -> HardwareSet:
     """Validate configurations once (arguments as in :func:`simulate_batch`)."""
     if (hardwares is None) == (overrides is None):
-        raise ParameterError("simulate_batch needs exactly one of 'hardwares' or 'overrides'.")
+        raise ParameterError("simulate_batch / prepare_hardware need exactly one of 'hardwares' or 'overrides'.")
     if overrides is not None:
         base_spec = load_hardware(base)
         specs = apply_overrides_many(base_spec, [dict(o) for o in overrides])
     else:
         specs = [load_hardware(h) for h in hardwares]
     if not specs:
-        raise ParameterError("simulate_batch needs at least one hardware configuration.")
+        raise ParameterError("simulate_batch / prepare_hardware need at least one hardware configuration.")
     by_bits: dict[tuple[int, int], list[int]] = {}
     for i, s in enumerate(specs):
         q = s["quantization"]
