@@ -30,7 +30,7 @@ ALGORITHMS = {"random": ("random", {}), "nsga2": ("nsga2", {}),
               "gibbon-mlp": ("gibbon", {"predictor": "mlp"}), "gibbon-lstm": ("gibbon", {"predictor": "lstm"})}
 
 
-def one_run(task, *, space: str, budget: int, true_hv: float) -> dict:
+def one_run(task, *, space: dict, budget: int, true_hv: float) -> dict:
     """One (algorithm, seed) search and its summary (a map_chunks task)."""
     from scipy.stats import kendalltau
 
@@ -81,6 +81,7 @@ def _ms(values) -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--space", default="space-nb201")
+    ap.add_argument("--objectives", default=None, help="e.g. accuracy,edp,area (default: the space's)")
     ap.add_argument("--true", default=None, help="true-front file (else computed here)")
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--first-seed", type=int, default=0, help="seeds are first-seed .. first-seed + seeds - 1")
@@ -96,6 +97,8 @@ def main(argv=None) -> int:
     from archmodel.distributed import map_chunks
 
     sp = load_space(args.space)
+    if args.objectives:
+        sp = sp.with_objectives(args.objectives)
     if args.true:
         true = read_front(args.true)
         if true["space_sha256"] != sp.sha256:
@@ -116,7 +119,7 @@ def main(argv=None) -> int:
         t0 = time.perf_counter()
         extra = {"n_workers": len(os.sched_getaffinity(0))} if args.engine == "dask" else {}
         runs = []
-        for r in map_chunks(one_run, tasks, kwargs={"space": args.space, "budget": args.budget, "true_hv": true_hv},
+        for r in map_chunks(one_run, tasks, kwargs={"space": sp.spec, "budget": args.budget, "true_hv": true_hv},
                             engine=args.engine, name="bench-pim-search", **extra):
             runs.append(r)
             print(f"  {r['label']:<12} seed {r['seed']}: final {r['final_fraction']:.4f}, to 95 % "
