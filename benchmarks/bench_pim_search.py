@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 
@@ -95,6 +93,8 @@ def main(argv=None) -> int:
     from archmodel.coexplore.front import read_front, true_front
     from archmodel.coexplore.space import load_space
     from archmodel.distributed import map_chunks
+    from archmodel.nn.parallel import default_n_jobs
+    from archmodel.utils import hardware_summary
 
     sp = load_space(args.space)
     if args.objectives:
@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     else:
         tasks = [(lab, s) for s in range(args.first_seed, args.first_seed + args.seeds) for lab in labels]
         t0 = time.perf_counter()
-        extra = {"n_workers": len(os.sched_getaffinity(0))} if args.engine == "dask" else {}
+        extra = {"n_workers": default_n_jobs()} if args.engine == "dask" else {}
         runs = []
         for r in map_chunks(one_run, tasks, kwargs={"space": sp.spec, "budget": args.budget, "true_hv": true_hv},
                             engine=args.engine, name="bench-pim-search", **extra):
@@ -128,8 +128,8 @@ def main(argv=None) -> int:
 
     print(f"# co-exploration on {sp.name} ({sp.n_cells} cells x {sp.n_hardware} configurations = {sp.size:,} points), "
           f"objectives {sp.objectives}")
-    print(f"# machine: {platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} CPUs, "
-          f"Python {platform.python_version()}; {args.seeds} seeds x budget {args.budget}; wall {wall:.0f} s")
+    print(f"# hardware: {hardware_summary()}, {default_n_jobs()} usable; "
+          f"{args.seeds} seeds x budget {args.budget}; wall {wall:.0f} s")
     print(f"# true front: {len(true['front'])} points, hypervolume {true_hv:.4f}"
           + (f", exhaustive in {true['seconds']:.0f} s ({true['points_per_second']:.0f} points/s)" if "seconds" in true else ""))
     head = ["algorithm"] + [f"HV@{c}" for c in CHECKPOINTS] + ["calls to 95% (median; reached)", "s / search",

@@ -234,6 +234,24 @@ def test_searches_are_seeded_and_respect_the_budget(algorithm, analog_path):
         assert a["predictor_seconds"] > 0
 
 
+def test_priority_update_rewards_success_and_keeps_the_floor():
+    from archmodel.coexplore.search import update_priority
+
+    G = 4
+    prio, trials, wins = np.full(G, 0.25), np.ones(G), np.full(G, 0.5)
+    for _ in range(30):  # gene 0 always succeeds, gene 3 always fails, genes 1-2 are never tried
+        prio, trials, wins = update_priority(prio, trials, wins, np.array([5.0, 0, 0, 5]),
+                                             np.array([5.0, 0, 0, 0]), 0.3, 0.25)
+        np.testing.assert_allclose(prio.sum(), 1.0)
+    # untried genes keep the prior rate 0.5 (wins 0.5 / trials 1 decay together)
+    assert prio[1] == prio[2]
+    assert prio[0] > prio[1] > prio[3]
+    # the floor: max(p, f) / sum with sum <= 1 + G f, so p >= f / (1 + G f), f = 0.25 / G;
+    # without it gene 3 would decay geometrically towards 0
+    f = 0.25 / G
+    assert prio[3] >= f / (1 + G * f)
+
+
 def test_prescreening_picks_the_largest_predicted_hypervolume_gains():
     from archmodel.coexplore.search import _choose
 

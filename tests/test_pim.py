@@ -360,5 +360,9 @@ def test_prepared_hardware_set_gives_the_same_batch():
         b = simulate_batch(net, overrides=overrides, backend="numpy")
         for field in ("latency_s", "energy_j", "area_mm2", "edp_js", "crossbars"):
             np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+        part = simulate_batch(net, hs.take([2, 0]), backend="numpy")  # a subset, reordered
+        ref = simulate_batch(net, overrides=[overrides[2], overrides[0]], backend="numpy")
+        np.testing.assert_array_equal(part.edp_js, ref.edp_js)
+        np.testing.assert_array_equal(part.area_mm2, ref.area_mm2)
     with pytest.raises(ValueError, match="at least one"):
         prepare_hardware(overrides=[])

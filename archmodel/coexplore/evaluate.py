@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from typing import Any, Callable
 
@@ -25,7 +24,8 @@ from archmodel.errors import ParameterError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["METRICS", "BudgetExhausted", "JointEvaluator", "evaluate_all", "evaluate_cells", "cell_accuracies"]
+__all__ = ["METRICS", "BudgetExhausted", "JointEvaluator", "evaluate_all", "evaluate_cells", "cell_accuracies",
+           "feasible"]
 
 #: per-point values an evaluation returns (SI units; accuracy in the data's units)
 METRICS = ("accuracy", "latency_s", "energy_j", "area_mm2", "edp_js")
@@ -82,37 +82,29 @@ def cell_accuracies(space: JointSpace, data_path: Any = None) -> np.ndarray:
     return acc
 
 
-class _Hardware:
-    """The space's hardware configurations, validated once per process."""
+_HARDWARE: dict[str, Any] = {}  # per process: each space's HardwareSet, by spec hash
 
-    _sets: dict[str, Any] = {}
 
-    @classmethod
-    def of(cls, space: JointSpace):
-        from archmodel.pim.model import prepare_hardware
+def _hardware_set(space: JointSpace):
+    """The space's hardware configurations as one :class:`~archmodel.pim.model.HardwareSet`
+    (validated once per process)."""
+    from archmodel.pim.model import prepare_hardware
 
-        hs = cls._sets.get(space.sha256)
-        if hs is None:
-            genes = space.hardware_genes()
-            overrides = [{k.name: k.values[int(v)] for k, v in zip(space.knobs, row)} for row in genes]
-            hs = cls._sets[space.sha256] = prepare_hardware(overrides=overrides, base=space.base)
-        return hs
+    hs = _HARDWARE.get(space.sha256)
+    if hs is None:
+        genes = space.hardware_genes()
+        overrides = [{k.name: k.values[int(v)] for k, v in zip(space.knobs, row)} for row in genes]
+        hs = _HARDWARE[space.sha256] = prepare_hardware(overrides=overrides, base=space.base)
+    return hs
 
 
 def _simulate_cell(space: JointSpace, cell: np.ndarray, hw_index: np.ndarray | None, backend: str | None):
     """Costs of one cell on the configurations ``hw_index`` (all when None): dict of arrays."""
-    from archmodel.pim.model import HardwareSet, simulate_batch
+    from archmodel.pim.model import simulate_batch
 
-    hs = _Hardware.of(space)
+    hs = _hardware_set(space)
     if hw_index is not None:
-        specs = tuple(hs.specs[i] for i in hw_index)
-        groups = []
-        for bits, idx, hws in hs.groups:
-            pos = {int(j): p for p, j in enumerate(idx)}
-            take = [(k, pos[int(j)]) for k, j in enumerate(hw_index) if int(j) in pos]
-            if take:
-                groups.append((bits, np.array([k for k, _ in take], dtype=np.int64), hws[[p for _, p in take]]))
-        hs = HardwareSet(specs, tuple(groups))
+        hs = hs.take(hw_index)
     layers = _layers(space, cell)
     if layers is None:
         nan = np.full(len(hs), np.nan)
@@ -123,7 +115,8 @@ def _simulate_cell(space: JointSpace, cell: np.ndarray, hw_index: np.ndarray | N
             "ok": r.ok}
 
 
-def _feasible(space: JointSpace, values: dict[str, np.ndarray]) -> np.ndarray:
+def feasible(space: JointSpace, values: dict[str, np.ndarray]) -> np.ndarray:
+    """Points that fit the chip (``values["ok"]``) and meet every constraint of ``space``, bool [n]."""
     ok = values["ok"].copy()
     for name, rule in space.constraints.items():
         v = values[name]
@@ -244,7 +237,7 @@ class JointEvaluator:
                     out[k][sel] = r[k]
             out["ideal"] = self._acc[cells]
             out["accuracy"] = out["ideal"]  # this space's accuracy does not depend on the hardware
-            out["feasible"] = _feasible(sp, out)
+            out["feasible"] = feasible(sp, out)
             self.simulate_seconds += time.perf_counter() - t0
             for j, i in enumerate(new):
                 self._memo[int(pid[i])] = len(self._rows)
@@ -310,7 +303,9 @@ def evaluate_all(space: Any, *, engine: str = "local", scheduler: Any = None, da
     chunks = [np.arange(i, min(i + chunk_cells, sp.n_cells)) for i in range(0, sp.n_cells, chunk_cells)]
     extra = {}
     if engine == "dask" and scheduler is None:
-        extra["n_workers"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        from archmodel.nn.parallel import default_n_jobs
+
+        extra["n_workers"] = default_n_jobs()
     parts = []
     done = 0
     with contextlib.closing(map_chunks(evaluate_cells, chunks, kwargs={"spec": sp.spec, "backend": backend},
@@ -323,5 +318,5 @@ def evaluate_all(space: Any, *, engine: str = "local", scheduler: Any = None, da
     values = {k: np.concatenate([p[k] for p in parts], axis=0) for k in parts[0]}
     values["ideal"] = np.repeat(acc[:, None], sp.n_hardware, axis=1)
     values["accuracy"] = values["ideal"]  # this space's accuracy does not depend on the hardware
-    values["feasible"] = _feasible(sp, values)
+    values["feasible"] = feasible(sp, values)
     return {"values": values, "seconds": time.perf_counter() - t0, "points": sp.size}

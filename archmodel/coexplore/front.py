@@ -8,7 +8,6 @@ calls and the hypervolume trace. Written atomically (write then rename).
 from __future__ import annotations
 
 import json
-import platform
 import time
 from typing import Any, Callable, Mapping
 
@@ -18,6 +17,7 @@ from archmodel.coexplore.evaluate import METRICS, evaluate_all
 from archmodel.coexplore.pareto import gains, hypervolume, non_dominated
 from archmodel.coexplore.space import JointSpace, load_space
 from archmodel.errors import FormatError
+from archmodel.utils import hardware_summary
 
 __all__ = ["FRONT_FORMAT", "front_points", "front_document", "write_front", "read_front", "true_front",
            "front_gains"]
@@ -118,10 +118,4 @@ def true_front(space: Any, *, engine: str = "local", scheduler: Any = None, data
                           points=int(r["points"]), feasible_points=int(flat["feasible"].sum()),
                           seconds=seconds, simulate_seconds=r["seconds"],
                           points_per_second=r["points"] / seconds, engine=engine,
-                          machine=f"{platform.processor() or platform.machine()}, {_cpus()} CPUs")
-
-
-def _cpus() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+                          machine=hardware_summary())

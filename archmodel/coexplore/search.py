@@ -20,7 +20,8 @@ Every search is ``search(ev, rng, **options)``: it asks the :class:`~archmodel.c
     are evaluated, plus every hardware configuration of up to ``hw_sweep`` of their cells; the
     evaluated ones are chosen greedily by predicted hypervolume gain over the current front
     (then by predicted front rank), a fraction ``explore`` (30 %) uniformly among the
-    candidates.
+    candidates of the first predicted non-dominated layers (at least ``max(4 x children, 64)``
+    of them).
 """
 from __future__ import annotations
 
@@ -30,13 +31,20 @@ from typing import Any, Callable
 
 import numpy as np
 
-from archmodel.coexplore.evaluate import BudgetExhausted, JointEvaluator
-from archmodel.coexplore.pareto import crowding_distance, gains, hypervolume, non_dominated, non_dominated_sort
+from archmodel.coexplore.evaluate import BudgetExhausted, JointEvaluator, feasible
+from archmodel.coexplore.pareto import (
+    crowding_distance,
+    gains,
+    hypervolume,
+    hypervolume_contributions,
+    non_dominated,
+    non_dominated_sort,
+)
 from archmodel.errors import ParameterError, check_range
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SEARCHES", "random_search", "nsga2", "gibbon", "run_search", "hypervolume_trace"]
+__all__ = ["SEARCHES", "random_search", "nsga2", "gibbon", "run_search", "hypervolume_trace", "update_priority"]
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -58,18 +66,27 @@ def _finite(G: np.ndarray) -> np.ndarray:
     return G
 
 
-def _select_survivors(G: np.ndarray, n: int) -> np.ndarray:
-    """NSGA-II environmental selection: indices of ``n`` rows by (rank, -crowding)."""
+def _rank_and_crowding(G: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """NSGA-II's front rank of every row and its crowding distance within its front."""
     F = _finite(G)
     rank = non_dominated_sort(F)
+    crowd = np.zeros(len(G))
+    for r in np.unique(rank):
+        idx = np.flatnonzero(rank == r)
+        crowd[idx] = crowding_distance(F[idx])
+    return rank, crowd
+
+
+def _select_survivors(G: np.ndarray, n: int) -> np.ndarray:
+    """NSGA-II environmental selection: indices of ``n`` rows by (rank, -crowding)."""
+    rank, crowd = _rank_and_crowding(G)
     keep: list[int] = []
     for r in range(rank.max() + 1):
         idx = np.flatnonzero(rank == r)
         if len(keep) + len(idx) <= n:
             keep.extend(idx.tolist())
         else:
-            cd = crowding_distance(F[idx])
-            keep.extend(idx[np.argsort(-cd, kind="stable")][: n - len(keep)].tolist())
+            keep.extend(idx[np.argsort(-crowd[idx], kind="stable")][: n - len(keep)].tolist())
             break
     return np.asarray(keep, dtype=np.int64)
 
@@ -135,12 +152,7 @@ def _offspring(ev: JointEvaluator, pop: np.ndarray, Gp: np.ndarray, n: int, rng:
                taken: set[int]) -> tuple[np.ndarray, list[np.ndarray]]:
     """``n`` unseen children (and the genes each mutated) of tournament-selected parents."""
     sp = ev.space
-    F = _finite(Gp)
-    rank = non_dominated_sort(F)
-    crowd = np.zeros(len(pop))
-    for r in np.unique(rank):
-        idx = np.flatnonzero(rank == r)
-        crowd[idx] = crowding_distance(F[idx])
+    rank, crowd = _rank_and_crowding(Gp)
     kids: list[np.ndarray] = []
     moved: list[np.ndarray] = []
     for _ in range(200 * max(n, 1)):
@@ -230,7 +242,8 @@ def gibbon(ev: JointEvaluator, rng: np.random.Generator, *, population: int = 20
     floor : float in [0, 1)
         Every priority stays >= ``floor / G``.
     explore : float in [0, 1]
-        Share of each generation's children taken at random from the candidates.
+        Share of each generation's children taken at random from the screened candidates (the
+        first predicted non-dominated layers, at least ``max(4 x population, 64)`` rows).
     n_init : int, optional
         Random points before the first generation (default ``2 * population``).
     hw_sweep : int >= 0
@@ -288,13 +301,8 @@ def gibbon(ev: JointEvaluator, rng: np.random.Generator, *, population: int = 20
             cand, moved = _hardware_sweep(ev, cand, moved, hw_sweep)
         pred = model.predict(cand, known_ideal=known)
         t_pred += time.perf_counter() - t0
-        pred["ok"] = np.ones(len(cand), dtype=bool)
-        pred["feasible"] = np.ones(len(cand), dtype=bool)
-        for name, rule in sp.constraints.items():
-            if "max" in rule:
-                pred["feasible"] &= pred[name] <= rule["max"]
-            if "min" in rule:
-                pred["feasible"] &= pred[name] >= rule["min"]
+        pred["ok"] = np.ones(len(cand), dtype=bool)  # the predictor does not model chip overflow
+        pred["feasible"] = feasible(sp, pred)
         Gc = _gains_of(ev, pred)
         keep = _predicted_front_layers(Gc, max(4 * n_eval, 64))  # the greedy pick needs only these
         chosen = keep[_choose(G, Gc[keep], n_eval, explore, rng)]
@@ -316,13 +324,7 @@ def gibbon(ev: JointEvaluator, rng: np.random.Generator, *, population: int = 20
             for i in moved[j]:
                 t_gen[i] += 1
                 w_gen[i] += float(front[row])
-        trials = 0.7 * trials + t_gen
-        wins = 0.7 * wins + w_gen
-        rate = wins / np.maximum(trials, 1e-12)
-        if rate.sum() > 0:
-            prio = (1 - priority_rate) * prio + priority_rate * rate / rate.sum()
-        prio = np.maximum(prio, floor / n_genes)
-        prio = prio / prio.sum()
+        prio, trials, wins = update_priority(prio, trials, wins, t_gen, w_gen, priority_rate, floor)
         history.append(prio.tolist())
         union = np.concatenate([pop_idx, np.arange(start, ev.calls)])
         pop_idx = union[_select_survivors(G[union], population)]
@@ -330,6 +332,20 @@ def gibbon(ev: JointEvaluator, rng: np.random.Generator, *, population: int = 20
             break
     return {"priority_history": history, "gene_names": sp.gene_names(), "predictor_seconds": t_pred,
             "predictor": model}
+
+
+def update_priority(prio: np.ndarray, trials: np.ndarray, wins: np.ndarray, t_gen: np.ndarray,
+                    w_gen: np.ndarray, rate: float, floor: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gibbon's priority step: smoothed trials/wins (decay 0.7) per gene, then
+    ``p <- (1 - rate) p + rate * s / sum(s)`` with ``s = wins / trials``, floored at
+    ``floor / G`` and renormalised. Returns ``(p, trials, wins)``."""
+    trials = 0.7 * trials + t_gen
+    wins = 0.7 * wins + w_gen
+    s = wins / np.maximum(trials, 1e-12)
+    if s.sum() > 0:
+        prio = (1 - rate) * prio + rate * s / s.sum()
+    prio = np.maximum(prio, floor / len(prio))
+    return prio / prio.sum(), trials, wins
 
 
 def _hardware_sweep(ev: JointEvaluator, cand: np.ndarray, moved: list[np.ndarray], n_cells: int
@@ -381,12 +397,11 @@ def _choose(G_archive: np.ndarray, Gc: np.ndarray, n: int, explore: float, rng: 
     front = front[non_dominated(front)] if len(front) else np.zeros((0, Gc.shape[1]))
     avail = np.isfinite(Gc).all(axis=1)
     chosen: list[int] = []
-    base = hypervolume(front) if len(front) else 0.0
     while len(chosen) < n - n_rand:
         idx = np.flatnonzero(avail)
         if idx.size == 0:
             break
-        hv = np.array([hypervolume(np.vstack([front, Gc[i][None, :]])) for i in idx]) - base
+        hv = hypervolume_contributions(front, Gc[idx])
         if hv.max() <= 0:
             break
         best = int(idx[int(np.argmax(hv))])
@@ -394,7 +409,6 @@ def _choose(G_archive: np.ndarray, Gc: np.ndarray, n: int, explore: float, rng: 
         avail[best] = False
         front = np.vstack([front, Gc[best][None, :]])
         front = front[non_dominated(front)]
-        base = hypervolume(front)
     rest = np.flatnonzero(avail)
     if len(chosen) < n - n_rand and rest.size:
         F = _finite(Gc[rest])

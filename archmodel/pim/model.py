@@ -270,6 +270,18 @@ class HardwareSet:
     def __len__(self) -> int:
         return len(self.specs)
 
+    def take(self, indices: Sequence[int] | np.ndarray) -> "HardwareSet":
+        """The configurations ``indices`` (in that order) as a set of their own, without
+        validating or vectorising anything again."""
+        indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        groups = []
+        for bits, idx, hws in self.groups:
+            pos = {int(j): p for p, j in enumerate(idx)}
+            take = [(k, pos[int(j)]) for k, j in enumerate(indices) if int(j) in pos]
+            if take:
+                groups.append((bits, np.array([k for k, _ in take], dtype=np.int64), hws[[p for _, p in take]]))
+        return HardwareSet(tuple(self.specs[int(i)] for i in indices), tuple(groups))
+
 
 def prepare_hardware(hardwares: Iterable[Any] | None = None, *, base: Any = "mnsim-default",
                      overrides: Sequence[Mapping[str, Any]] | None = None) -> HardwareSet:
