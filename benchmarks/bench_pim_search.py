@@ -128,8 +128,13 @@ def main(argv=None) -> int:
 
     print(f"# co-exploration on {sp.name} ({sp.n_cells} cells x {sp.n_hardware} configurations = {sp.size:,} points), "
           f"objectives {sp.objectives}")
-    print(f"# hardware: {hardware_summary()}, {default_n_jobs()} usable; "
-          f"{args.seeds} seeds x budget {args.budget}; wall {wall:.0f} s")
+    if args.runs:  # a reprint: these figures were measured when that file was written
+        print(f"# reprinted from {args.runs} (measured when it was written; this machine: {hardware_summary()}); "
+              f"{args.seeds} seeds x budget {args.budget}"
+              + (f"; wall {wall:.0f} s" if np.isfinite(wall) else "; wall not recorded in the file"))
+    else:
+        print(f"# hardware: {hardware_summary()}, {default_n_jobs()} usable; "
+              f"{args.seeds} seeds x budget {args.budget}; wall {wall:.0f} s")
     print(f"# true front: {len(true['front'])} points, hypervolume {true_hv:.4f}"
           + (f", exhaustive in {true['seconds']:.0f} s ({true['points_per_second']:.0f} points/s)" if "seconds" in true else ""))
     head = ["algorithm"] + [f"HV@{c}" for c in CHECKPOINTS] + ["calls to 95% (median; reached)", "s / search",
