@@ -29,7 +29,7 @@ WORST = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 #: The protocol of data/microbench/nb201_digits.csv.
 PROTOCOL: dict[str, Any] = {
     "data": "digits", "input_size": 8, "channels": 3, "C": 8, "N": 5, "epochs": 1,
-    "batch_size": 32, "lr": 0.1, "seeds": [0, 1], "n_sampled": 200, "sample_seed": 0,
+    "batch_size": 32, "lr": 0.1, "seeds": [0, 1, 2], "n_sampled": 598, "sample_seed": 0,
 }
 
 COLUMNS = ["arch", "unique_key", "role", "seed", "test_accuracy", "val_accuracy",
@@ -160,17 +160,66 @@ def run(output: str | os.PathLike, *, protocol: dict[str, Any] | None = None,
     return added
 
 
-def summarize(path: str | os.PathLike) -> dict[str, Any]:
-    """Accuracy spread and seed-to-seed Kendall tau of a micro-benchmark file."""
-    from scipy.stats import kendalltau
+def default_path() -> Path:
+    """The stored table, ``data/microbench/nb201_digits.csv`` of an archmodel checkout.
 
-    rows = list(csv.DictReader(io.StringIO("".join(Path(path).read_text().splitlines(True)[1:]))))
+    Raises
+    ------
+    FileNotFoundError
+        When archmodel is installed without its checkout (pass the file's path instead).
+    """
+    path = Path(__file__).resolve().parents[1] / "data" / "microbench" / "nb201_digits.csv"
+    if not path.exists():
+        raise FileNotFoundError(
+            f"the micro-benchmark table is not installed with archmodel (looked for {path}); "
+            f"pass the path of a nb201_digits.csv made by scripts/make_microbench.py")
+    return path
+
+
+def load_table(path: str | os.PathLike | None = None) -> dict[str, dict[int, float]]:
+    """``{arch string: {seed: test accuracy}}`` of a micro-benchmark file (default
+    :func:`default_path`), cells in file order.
+
+    Raises
+    ------
+    FormatError
+        Not a micro-benchmark file.
+    """
+    path = default_path() if path is None else Path(path)
+    lines = path.read_text().splitlines(True)
+    if not lines or not lines[0].startswith("# archmodel-microbench "):
+        raise FormatError(f"{path} is not a micro-benchmark file (no '# archmodel-microbench' line)")
     by: dict[str, dict[int, float]] = {}
-    for r in rows:
+    for r in csv.DictReader(io.StringIO("".join(lines[1:]))):
         by.setdefault(r["arch"], {})[int(r["seed"])] = float(r["test_accuracy"])
+    return by
+
+
+def mean_accuracy(path: str | os.PathLike | None = None, *,
+                  complete: bool = True) -> tuple[list[str], np.ndarray]:
+    """``(arch strings, mean test accuracy over seeds)``; with ``complete`` only the cells
+    that have every seed of the file."""
+    by = load_table(path)
     seeds = sorted({s for d in by.values() for s in d})
-    first = np.array([d[seeds[0]] for d in by.values() if seeds[0] in d])
-    out: dict[str, Any] = {"rows": len(rows), "cells": len(by), "seeds": seeds,
+    archs = [a for a, d in by.items() if not complete or len(d) == len(seeds)]
+    return archs, np.array([np.mean(list(by[a].values())) for a in archs])
+
+
+def summarize(path: str | os.PathLike) -> dict[str, Any]:
+    """Accuracy spread and seed-to-seed Kendall tau of a micro-benchmark file.
+
+    Keys: ``rows``, ``cells``, ``seeds``, ``mean_test_accuracy``/``std_test_accuracy`` (first
+    seed, over cells), ``cells_with_two_seeds`` and ``kendall_tau_seed0_seed1`` (first two
+    seeds), and with three or more seeds ``cells_with_all_seeds`` and
+    ``kendall_tau_seed_vs_rest``: the mean over seeds of the tau between one seed and the
+    mean of the others, the ceiling a one-shot ranking is judged against.
+    """
+    from archmodel.metrics import kendall_tau
+
+    by = load_table(path)
+    seeds = sorted({s for d in by.values() for s in d})
+    first = np.array([d[seeds[0]] for d in by.values() if seeds and seeds[0] in d])
+    out: dict[str, Any] = {"rows": sum(len(d) for d in by.values()), "cells": len(by), "seeds": seeds,
                            "mean_test_accuracy": float(first.mean()) if first.size else None,
                            "std_test_accuracy": float(first.std(ddof=1)) if first.size > 1 else None}
     if len(seeds) >= 2:
@@ -178,5 +227,12 @@ def summarize(path: str | os.PathLike) -> dict[str, Any]:
         out["cells_with_two_seeds"] = len(both)
         if len(both) >= 3:
             a, b = np.array(both).T
-            out["kendall_tau_seed0_seed1"] = float(kendalltau(a, b).statistic)
+            out["kendall_tau_seed0_seed1"] = float(kendall_tau(a, b))
+    if len(seeds) >= 3:
+        full = np.array([[d[s] for s in seeds] for d in by.values() if len(d) == len(seeds)])
+        out["cells_with_all_seeds"] = int(full.shape[0])
+        if full.shape[0] >= 3:
+            taus = [kendall_tau(full[:, i], np.delete(full, i, axis=1).mean(axis=1))
+                    for i in range(len(seeds))]
+            out["kendall_tau_seed_vs_rest"] = float(np.mean(taus))
     return out

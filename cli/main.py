@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "report": "archmodel.cli.report:report",
     "disguise": "archmodel.cli.disguise:disguise",
     "attack": "archmodel.cli.disguise:attack",
+    "supernet": "archmodel.cli.supernet:supernet",
 }
 
 

@@ -241,3 +241,20 @@ def nb201_edges(ops: np.ndarray) -> np.ndarray:
     for k, (s, d) in enumerate(NB201_EDGES):
         e[..., k, 0], e[..., k, 1], e[..., k, 2] = s, d, ops[..., k]
     return e
+
+
+def check_network_grad(net, x, y, names, **kwargs):
+    """Finite-difference check of a conv-engine network's loss gradient w.r.t. its input and
+    the parameters ``names`` (:func:`archmodel.testing.check_grad`); returns its result."""
+    from archmodel.testing import check_grad
+
+    params = net.parameters()
+
+    def fn(x, *ws):
+        for name, w in zip(names, ws):
+            params[name][...] = w
+        loss, _ = net.loss_and_grad(x, y)
+        grads = net.gradients()
+        return loss, (net.input_gradient.copy(),) + tuple(grads[n].copy() for n in names)
+
+    return check_grad(fn, x, *[params[n].copy() for n in names], **kwargs)

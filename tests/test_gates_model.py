@@ -489,3 +489,35 @@ def test_model_argument_errors():
         model.backward(c, np.ones(5))
     with pytest.raises(ParameterError, match="needs rng= or masks="):
         model.forward(params, batch, train=True, backend="numpy")
+
+
+# ----------------------------------------------------------------------------- readout 'nodes'
+@pytest.mark.parametrize("kind", ["edge", "node"])
+@pytest.mark.parametrize("n_cells", [1, 2])
+def test_nodes_readout_encode_and_its_gradient(kind, n_cells, rng, backend):
+    model = _model(kind, n_cells, readout="nodes")
+    n = model.n_nodes
+    assert model.embedding_dim == n_cells * n * model.gates_dims[-1]
+    params = model.init_params(rng, np.float64)
+    batch = _batch(kind, rng, 5, n_cells)
+    x, cache = model.encode(params, batch, backend=backend.name)
+    np.testing.assert_allclose(x, model.embed(params, batch, backend=backend.name), atol=1e-12)
+    # each node's block is the readout='output' value when that node is the output node
+    h = model.gates_dims[-1]
+    out_model = _model(kind, n_cells, readout="output")
+    ref = out_model.embed({**params, **{k: v for k, v in out_model.init_params(0, np.float64).items()
+                                        if k.startswith("head.")}}, batch, backend=backend.name)
+    np.testing.assert_allclose(x[:, (n - 1) * h:n * h], ref[:, :h], atol=1e-12)
+    r = rng.standard_normal(x.shape)
+    names = [k for k in params if k.startswith("encoder.cell0.")][:6]
+
+    def fn(*ws):
+        p = dict(params)
+        p.update(zip(names, ws))
+        val, c = model.encode(p, batch, backend=backend.name)
+        g = model.encode_backward(c, r)
+        return float((r * val).sum()), tuple(g[k] for k in names)
+
+    res = check_grad(fn, *[params[k].copy() for k in names], max_probes=25)
+    assert min(res.n_probed) > 0
+    assert set(model.encode_backward(cache, r)) == {k for k in params if k.startswith("encoder.")}

@@ -31,7 +31,7 @@ ig = _load_script()
 #: predictors/base circles were untangled).
 LAYERED = ("archmodel.arch", "archmodel.encoding", "archmodel.graph", "archmodel.space_registry",
            "archmodel.spaces", "archmodel.conv", "archmodel.pim", "archmodel.config",
-           "archmodel.predictors")
+           "archmodel.predictors", "archmodel.supernet")
 
 #: Circles known elsewhere, each as the module prefixes it may span and the edge to cut.
 #: Delete an entry once its circle is gone; a circle outside these fails the ratchet test.

@@ -22,7 +22,7 @@ from archmodel.conv.layers import Context
 from archmodel.errors import FormatError, InvalidArchitectureError, ParameterError
 from archmodel.io import load_npz, save_npz
 from archmodel.testing import check_grad
-from conftest import require_data
+from conftest import check_network_grad, require_data
 
 # NASLib's NB201 tuples "(o0, ..., o5)" list the edges in the order
 # [(0,1), (0,2), (0,3), (1,2), (1,3), (2,3)] with op codes 0 skip_connect, 1 none,
@@ -168,18 +168,9 @@ def test_network_gradients_match_finite_differences(backend, rng):
                               dtype=np.float64, backend=backend.name)
     x = rng.standard_normal((3, 3, 8, 8))
     y = np.array([0, 2, 1])
-    params = net.parameters()
     names = ["stem.conv.weight", "cells.0.edge_0_1.conv.weight", "cells.1.shortcut.conv.weight",
              "cells.4.edge_1_3.bn.weight", "classifier.bias"]
-
-    def fn(x, *ws):
-        for name, w in zip(names, ws):
-            params[name][...] = w
-        loss, _ = net.loss_and_grad(x, y)
-        grads = net.gradients()
-        return loss, (net.input_gradient.copy(),) + tuple(grads[n].copy() for n in names)
-
-    res = check_grad(fn, x, *[params[n].copy() for n in names], rtol=2e-5, max_probes=40)
+    res = check_network_grad(net, x, y, names, rtol=2e-5, max_probes=40)
     assert min(res.n_probed) > 0
 
 

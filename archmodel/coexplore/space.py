@@ -217,22 +217,17 @@ class JointSpace:
     def _cells(self) -> tuple[np.ndarray, dict[tuple[int, ...], int]]:
         sp = self.cell_space
         reps: list[tuple[int, ...]] = []
-        of_key: dict[str, int] = {}
         index: dict[tuple[int, ...], int] = {}
         if self.cells_mode == "list":
             index = {seq: i for i, seq in enumerate(self._listed)}
             return np.asarray(self._listed, dtype=np.int64), index
-        for a in sp.enumerate():
-            if self.cells_mode == "all":
+        if self.cells_mode == "all":
+            for a in sp.enumerate():
                 index[a.seq] = len(reps)
                 reps.append(a.seq)
-                continue
-            k = sp.canonical_key(a, "unique")
-            if k not in of_key:
-                of_key[k] = len(reps)
-                reps.append(a.seq)
-            index[a.seq] = of_key[k]
-        return np.asarray(reps, dtype=np.int64), index
+            return np.asarray(reps, dtype=np.int64), index
+        archs, index = sp.representatives("unique")
+        return np.asarray([a.seq for a in archs], dtype=np.int64), index
 
     @property
     def cells(self) -> np.ndarray:

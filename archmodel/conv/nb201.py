@@ -38,7 +38,7 @@ and :func:`arch_string` convert from and to ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -176,8 +176,15 @@ class NB201Cell(Layer):
     def children(self) -> list[tuple[str, Layer]]:
         return [(f"edge_{s}_{d}", layer) for (s, d), layer in self.edges.items()]
 
+    #: Keep the node states (``_nodes``) and edge outputs (``_edge_out``) of the last forward
+    #: pass and the gradients w.r.t. the node states of the last backward pass
+    #: (``_node_grads``), for subclasses that need them (the supernet's GATE).
+    _record_nodes = False
+
     def forward(self, x: np.ndarray, ctx: Context) -> np.ndarray:
         nodes = [x]
+        if self._record_nodes:
+            self._edge_out: dict[tuple[int, int], np.ndarray] = {}
         for dst in (1, 2, 3):
             outs = []
             for src in range(dst):
@@ -185,6 +192,8 @@ class NB201Cell(Layer):
                 if isinstance(op, Zero):
                     continue            # adds nothing (NB201 computes x * 0)
                 outs.append(op.forward(nodes[src], ctx))
+                if self._record_nodes:
+                    self._edge_out[(src, dst)] = outs[-1]
             if not outs:
                 nodes.append(np.zeros_like(x))
             elif len(outs) == 1:
@@ -192,17 +201,23 @@ class NB201Cell(Layer):
             else:
                 nodes.append(ctx.kernels.sum_edges_forward(tuple(outs)))
         self._cache = True
+        if self._record_nodes:
+            self._nodes = nodes
         return nodes[3]
 
     def backward(self, dy: np.ndarray, ctx: Context) -> np.ndarray:
         if self._cache is None:
             raise RuntimeError(f"NB201Cell {self.name!r}: backward called before forward")
         grads: dict[int, list[np.ndarray]] = {0: [], 1: [], 2: [], 3: [dy]}
+        if self._record_nodes:
+            self._node_grads = {}
         for dst in (3, 2, 1):
             g = grads[dst]
             if not g:
                 continue                # node unused downstream: zero gradient
             gsum = g[0] if len(g) == 1 else ctx.kernels.sum_edges_forward(tuple(g))
+            if self._record_nodes:
+                self._node_grads[dst] = gsum
             for src in range(dst):
                 op = self.edges[(src, dst)]
                 if isinstance(op, Zero):
@@ -253,6 +268,55 @@ class _Body(Sequential):
     pass
 
 
+def check_skeleton_args(owner: str, *, C: int, N: int, num_classes: int, in_channels: int,
+                        input_size: int, init: str, dtype: Any, backend: str | None) -> np.dtype:
+    """Validate the skeleton's arguments (ParameterError naming ``owner``); returns the dtype."""
+    check_range(owner, "C", C, 1, integer=True)
+    check_range(owner, "N", N, 0, integer=True)
+    check_range(owner, "num_classes", num_classes, 2, integer=True)
+    check_range(owner, "in_channels", in_channels, 1, integer=True)
+    check_range(owner, "input_size", input_size, 4, integer=True)
+    check_choice(owner, "init", init, INITS)
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ParameterError(f"The 'dtype' parameter of {owner} must be float32 or float64. Got {dt}.")
+    if backend is not None:
+        from archmodel.backends import check_backend_name
+
+        check_backend_name(backend)
+    return dt
+
+
+def nb201_skeleton(make_cell: Callable[[int], Layer], *, C: int, N: int, num_classes: int,
+                   in_channels: int, rng: np.random.Generator, init: str, dtype: Any,
+                   bn_momentum: float, bn_eps: float) -> Layer:
+    """The NAS-Bench-201 macro skeleton around cells ``make_cell(channels)`` (module docstring).
+
+    Parameters are initialised from ``rng`` layer by layer in forward order (stem, cells and
+    reduction blocks, last batch norm, classifier). :func:`build_nb201_network` and the
+    weight-sharing supernet (:mod:`archmodel.supernet`) build their bodies with it.
+    """
+    kw = dict(rng=rng, init=init, dtype=dtype, bn_momentum=bn_momentum, bn_eps=bn_eps)
+    stem = Sequential(
+        Conv2d(in_channels, C, 3, padding=1, bias=False, rng=rng, init=init, dtype=dtype),
+        BatchNorm2d(C, eps=bn_eps, momentum=bn_momentum, dtype=dtype),
+        names=["conv", "bn"])
+    cells: list[Layer] = []
+    c_prev = C
+    for stage, c in enumerate((C, 2 * C, 4 * C)):
+        if stage > 0:
+            cells.append(ResNetBasicBlock(c_prev, c, **kw))
+        for _ in range(N):
+            cells.append(make_cell(c))
+        c_prev = c
+    body_cells = Sequential(*cells)
+    lastact = Sequential(BatchNorm2d(c_prev, eps=bn_eps, momentum=bn_momentum, dtype=dtype), ReLU(),
+                         names=["bn", "relu"])
+    classifier = Linear(c_prev, num_classes, rng=rng, init=init, dtype=dtype)
+    return _Body(stem, body_cells, lastact, GlobalAvgPool(), classifier,
+                 names=["stem", "cells", "lastact", "gap", "classifier"])
+
+
 def build_nb201_network(ops: Sequence[str], *, C: int = 16, N: int = 5, num_classes: int = 10,
                         in_channels: int = 3, input_size: int = 32, dtype: Any = np.float32,
                         rng: np.random.Generator | int | None = None, init: str = "torch",
@@ -299,41 +363,13 @@ def build_nb201_network(ops: Sequence[str], *, C: int = 16, N: int = 5, num_clas
         A numeric argument out of range.
     """
     ops = check_ops(ops, EXTENDED_OPS)
-    owner = "build_nb201_network"
-    check_range(owner, "C", C, 1, integer=True)
-    check_range(owner, "N", N, 0, integer=True)
-    check_range(owner, "num_classes", num_classes, 2, integer=True)
-    check_range(owner, "in_channels", in_channels, 1, integer=True)
-    check_range(owner, "input_size", input_size, 4, integer=True)
-    check_choice(owner, "init", init, INITS)
-    dt = np.dtype(dtype)
-    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise ParameterError(f"The 'dtype' parameter of {owner} must be float32 or float64. Got {dt}.")
-    if backend is not None:
-        from archmodel.backends import check_backend_name
-
-        check_backend_name(backend)
+    dt = check_skeleton_args("build_nb201_network", C=C, N=N, num_classes=num_classes,
+                             in_channels=in_channels, input_size=input_size, init=init,
+                             dtype=dtype, backend=backend)
     gen = np.random.default_rng(rng)
     kw = dict(rng=gen, init=init, dtype=dt, bn_momentum=bn_momentum, bn_eps=bn_eps)
-
-    stem = Sequential(
-        Conv2d(in_channels, C, 3, padding=1, bias=False, rng=gen, init=init, dtype=dt),
-        BatchNorm2d(C, eps=bn_eps, momentum=bn_momentum, dtype=dt),
-        names=["conv", "bn"])
-    cells: list[Layer] = []
-    c_prev = C
-    for stage, c in enumerate((C, 2 * C, 4 * C)):
-        if stage > 0:
-            cells.append(ResNetBasicBlock(c_prev, c, **kw))
-        for _ in range(N):
-            cells.append(NB201Cell(ops, c, **kw))
-        c_prev = c
-    body_cells = Sequential(*cells)
-    lastact = Sequential(BatchNorm2d(c_prev, eps=bn_eps, momentum=bn_momentum, dtype=dt), ReLU(),
-                         names=["bn", "relu"])
-    classifier = Linear(c_prev, num_classes, rng=gen, init=init, dtype=dt)
-    body = _Body(stem, body_cells, lastact, GlobalAvgPool(), classifier,
-                 names=["stem", "cells", "lastact", "gap", "classifier"])
+    body = nb201_skeleton(lambda c: NB201Cell(ops, c, **kw), C=C, N=N, num_classes=num_classes,
+                          in_channels=in_channels, **kw)
     config = {
         "ops": list(ops), "C": C, "N": N, "num_classes": num_classes, "in_channels": in_channels,
         "input_size": input_size, "dtype": dt.name, "init": init, "bn_momentum": bn_momentum,

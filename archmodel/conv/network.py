@@ -278,6 +278,22 @@ class Network:
             np.copyto(cur, new, casting="unsafe")   # in place: live references stay valid
         self.zero_grad()
 
+    def load_buffers(self, buffers: dict[str, np.ndarray]) -> None:
+        """Set the non-trainable state (:meth:`buffers`, e.g. saved copies) by name.
+
+        Raises
+        ------
+        FormatError
+            When the names differ from the network's.
+        """
+        own = {f"{m.name}.{k}": (m, k) for m in self.body.modules() for k in m.buffers}
+        if set(own) != set(buffers):
+            raise FormatError(f"buffers do not match the network: missing "
+                              f"{sorted(set(own) - set(buffers))[:5]}, unexpected "
+                              f"{sorted(set(buffers) - set(own))[:5]}")
+        for name, (m, k) in own.items():
+            m.buffers[k] = np.array(buffers[name], dtype=m.buffers[k].dtype, copy=True)
+
     def save(self, path: str | os.PathLike, *, metadata: dict[str, Any] | None = None) -> None:
         """Save weights and buffers to ``path`` (``.npz`` + JSON header, written atomically).
 

@@ -63,11 +63,12 @@ class SGD:
         self.velocity = {k: np.zeros_like(p) for k, p in params.items()}
 
     def step(self, grads: dict[str, np.ndarray], lr: float | None = None) -> None:
-        """Apply one update with ``grads`` (same keys as the parameters)."""
+        """Apply one update with ``grads``: every parameter named in ``grads`` (all of them,
+        or a subset: a supernet updates only the parameters the sampled path used)."""
         lr = self.lr if lr is None else lr
         mu = self.momentum
-        for k, p in self.params.items():
-            g = grads[k]
+        for k, g in grads.items():
+            p = self.params[k]
             wd = self.decay[k]
             if wd:
                 g = g + wd * p
@@ -225,7 +226,9 @@ class TrainResult:
 # --------------------------------------------------------------------------------------------
 # loop
 # --------------------------------------------------------------------------------------------
-def _check_data(net: Network, X: np.ndarray, y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+def check_data(net: Network, X: np.ndarray, y: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(X, y)`` checked against ``net`` (image shape, integer labels in range, same length);
+    ``what`` names the data in the ParameterError ('training', 'validation')."""
     X = np.asarray(X)
     y = np.asarray(y)
     expect = (net.in_channels, net.input_size, net.input_size)
@@ -248,7 +251,7 @@ def evaluate(net: Network, X: np.ndarray, y: np.ndarray, *, batch_size: int = 25
     -------
     (loss, accuracy) : (float, float)
     """
-    X, y = _check_data(net, X, y, "evaluation")
+    X, y = check_data(net, X, y, "evaluation")
     if X.shape[0] == 0:
         raise ParameterError("evaluate needs at least one image")
     total, correct = 0.0, 0
@@ -313,12 +316,12 @@ def train(net: Network, X: np.ndarray, y: np.ndarray, *, epochs: int = 10, batch
     check_range(owner, "epochs", epochs, 1, integer=True)
     check_range(owner, "batch_size", batch_size, 1, integer=True)
     check_range(owner, "warmup_epochs", warmup_epochs, 0, integer=True)
-    X, y = _check_data(net, X, y, "training")
+    X, y = check_data(net, X, y, "training")
     n = X.shape[0]
     if (X_val is None) != (y_val is None):
         raise ParameterError("pass both X_val and y_val, or neither")
     if X_val is not None:
-        X_val, y_val = _check_data(net, X_val, y_val, "validation")
+        X_val, y_val = check_data(net, X_val, y_val, "validation")
     steps_per_epoch = n // batch_size if drop_last else -(-n // batch_size)
     if steps_per_epoch < 1:
         raise ParameterError(f"{n} training images make no minibatch of {batch_size} with drop_last=True")

@@ -102,6 +102,11 @@ def convert_gates(predictor: Any, g: GraphBuilder, *, variant: str = "auto", ded
     check_choice("convert_gates", "variant", variant, ("auto", "tables", "dense"))
     model = predictor.model_
     model.check_params(predictor.params_)
+    if model.readout not in ("output", "mean"):
+        from archmodel.errors import ParameterError
+
+        raise ParameterError(f"ONNX export supports GATES readout 'output' or 'mean'; this model "
+                             f"has readout={model.readout!r}")
     _check_vocabulary(model, get_space(predictor.space_))
     plan = None
     if variant != "dense":

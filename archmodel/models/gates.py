@@ -31,6 +31,8 @@ The encoder (per cell)::
         x     = relu(y) if l < L else y
     readout   = x[output_node]        (readout="output")
               | mean of x over the non-input nodes (readout="mean")
+              | [x_0, x_1, ..., x_{N-1}] concatenated (readout="nodes": every node's state,
+                for modules that read nodes, e.g. CLOSENet's node-level GATE)
 
 then an MLP head (``[Linear -> ReLU -> Dropout] * len(mlp_hidden) -> Linear(1)``) maps the
 concatenated readouts to a scalar score.
@@ -99,7 +101,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["GATESModel", "CellPlan", "PreparedCells", "compress_edges", "compress_nodes"]
 
 KINDS = ("edge", "node")
-READOUTS = ("output", "mean")
+READOUTS = ("output", "mean", "nodes")
 RESIDUALS = ("inputs", "all")
 _BIG = np.iinfo(np.int64).max
 
@@ -322,8 +324,9 @@ class GATESModel(ScoreModel):
     none_op : int, None or 'auto'
         Operation that contributes nothing (gate 0); ``'auto'``: 0 for ``kind='edge'``, None
         (every operation is gated) for ``kind='node'``.
-    readout : {'output', 'mean'}
-        The output node's state, or the mean over non-input nodes.
+    readout : {'output', 'mean', 'nodes'}
+        The output node's state, the mean over non-input nodes, or every node's state
+        concatenated in node order (``N * gates_dims[-1]`` features per cell; no ONNX export).
     output_node : int or None
         Output node for ``readout='output'`` (default ``N - 1``).
     op_emb_dim, node_emb_dim, hidden_dim : int
@@ -396,12 +399,14 @@ class GATESModel(ScoreModel):
         self.predict_chunk_size = check_range(owner, "predict_chunk_size", predict_chunk_size, 1,
                                               integer=True)
         self.n_jobs = None if n_jobs is None else resolve_n_jobs(n_jobs, owner)
-        self.head = MLP(self.n_cells * self.gates_dims[-1], self.mlp_hidden, self.n_outputs,
-                        dropout=self.dropout, name="head")
         if self.readout == "output":
             self.readout_nodes = [self.output_node]
-        else:
+        elif self.readout == "mean":
             self.readout_nodes = list(range(self.n_inputs, self.n_nodes))
+        else:
+            self.readout_nodes = list(range(self.n_nodes))
+        self.head = MLP(self.embedding_dim, self.mlp_hidden, self.n_outputs,
+                        dropout=self.dropout, name="head")
 
     # ------------------------------------------------------------------ configuration
     def get_config(self) -> dict[str, Any]:
@@ -422,9 +427,34 @@ class GATESModel(ScoreModel):
         return f"GATESModel({args})"
 
     @property
+    def _cell_width(self) -> int:
+        """Readout features per cell: ``gates_dims[-1]`` (times ``N`` for ``readout='nodes'``)."""
+        return self.gates_dims[-1] * (self.n_nodes if self.readout == "nodes" else 1)
+
+    @property
     def embedding_dim(self) -> int:
-        """Width of :meth:`embed`'s output: ``n_cells * gates_dims[-1]``."""
-        return self.n_cells * self.gates_dims[-1]
+        """Width of :meth:`embed`'s output: ``n_cells * gates_dims[-1]`` (times ``N`` for
+        ``readout='nodes'``)."""
+        return self.n_cells * self._cell_width
+
+    def _readout(self, y: np.ndarray, read_rows: np.ndarray, be) -> np.ndarray:
+        """Readout of node states ``y`` [R, H] -> [B, cell width]."""
+        if self.readout != "nodes":
+            return be.gates.readout_forward(y, read_rows)
+        return np.concatenate([be.gates.readout_forward(y, np.ascontiguousarray(read_rows[:, j:j + 1]))
+                               for j in range(read_rows.shape[1])], axis=1)
+
+    def _readout_backward(self, d: np.ndarray, read_rows: np.ndarray, n_rows: int, be) -> np.ndarray:
+        """Gradient of :meth:`_readout` w.r.t. the node states -> [R, H]."""
+        if self.readout != "nodes":
+            return be.gates.readout_backward(np.ascontiguousarray(d), read_rows, n_rows)
+        h = self.gates_dims[-1]
+        out = None
+        for j in range(read_rows.shape[1]):
+            g = be.gates.readout_backward(np.ascontiguousarray(d[:, j * h:(j + 1) * h]),
+                                          np.ascontiguousarray(read_rows[:, j:j + 1]), n_rows)
+            out = g if out is None else out + g
+        return out
 
     @property
     def _op_in_dim(self) -> int:
@@ -642,22 +672,21 @@ class GATESModel(ScoreModel):
                                               plan.msg_op, l < n_layers - 1, nres)
                 ss.append(s)
                 ys.append(y)
-            feats.append(be.gates.readout_forward(ys[-1], plan.read_rows))
+            feats.append(self._readout(ys[-1], plan.read_rows, be))
             caches.append({"plan": plan, "s": ss, "y": ys})
         x = feats[0] if self.n_cells == 1 else np.concatenate(feats, axis=1)
         return x, caches
 
     def _encode_chunk_backward(self, params, shared, caches, d_x, be):
         n_layers = len(self.gates_dims)
-        h_last = self.gates_dims[-1]
+        w = self._cell_width
         grads: Params = {}
         d_st, d_gates = [], []
         for c in range(self.n_cells):
             cc = caches[c]
             plan = cc["plan"]
             sh = shared[c]
-            d_y = be.gates.readout_backward(np.ascontiguousarray(d_x[:, c * h_last:(c + 1) * h_last]),
-                                            plan.read_rows, plan.n_rows)
+            d_y = self._readout_backward(d_x[:, c * w:(c + 1) * w], plan.read_rows, plan.n_rows, be)
             dg = [None] * n_layers
             nres = self._n_residual(plan)
             for l in range(n_layers - 1, 0, -1):
@@ -815,6 +844,33 @@ class GATESModel(ScoreModel):
         return {k: grads[k] for k in self.param_shapes()}
 
 
+    def encode(self, params: Mapping[str, np.ndarray], batch: Mapping[str, np.ndarray], *,
+               backend: Any = None) -> tuple[np.ndarray, dict]:
+        """The encoder alone, with a cache for :meth:`encode_backward`: readouts
+        ``[B, embedding_dim]`` of a batch (one chunk; for modules that put their own layers on
+        the encoder, such as CLOSENet's GATE). Same values as :meth:`embed`."""
+        be = resolve_backend(backend)
+        self.check_params(params)
+        cells = self.check_batch(batch)
+        b = self._batch_size(cells)
+        if b == 0:
+            raise ParameterError("GATESModel: the batch is empty (B = 0).")
+        with single_threaded_blas():
+            shared = self._shared_forward(params, be)
+            x, enc = self._encode_chunk(params, shared, cells, slice(0, b), be)
+        return x, {"params": params, "shared": shared, "enc": enc, "be": be}
+
+    def encode_backward(self, cache: dict, grad_x: np.ndarray) -> Params:
+        """Gradients of ``sum(grad_x * encode(...)[0])`` w.r.t. the encoder's parameters
+        (``encoder.*``; the head's are not included)."""
+        params, be = cache["params"], cache["be"]
+        grad_x = np.ascontiguousarray(grad_x, dtype=params[self._p(0, "op_emb")].dtype)
+        with single_threaded_blas():
+            grads, d_st, d_gates = self._encode_chunk_backward(params, cache["shared"], cache["enc"],
+                                                               grad_x, be)
+            grads.update(self._shared_backward(params, cache["shared"], d_st, d_gates, be))
+        return {k: grads[k] for k in self._encoder_shapes()}
+
     def _encode_plans_parallel(self, params, shared, plans, be, n_jobs) -> np.ndarray:
         """Evaluation-mode encoder over whole plans; the matrix products are split by rows
         over ``n_jobs`` threads (the message passing itself is cheap and runs serially)."""
@@ -834,7 +890,7 @@ class GATESModel(ScoreModel):
                 s = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
                 y = be.gates.propagate_forward(s, sh["gates"][l], plan.msg_ptr, plan.msg_src,
                                                plan.msg_op, l < n_layers - 1, nres)
-            feats.append(be.gates.readout_forward(y, plan.read_rows))
+            feats.append(self._readout(y, plan.read_rows, be))
         return feats[0] if len(feats) == 1 else np.concatenate(feats, axis=1)
 
     def _outputs(self, out: np.ndarray) -> np.ndarray:

@@ -269,6 +269,28 @@ class SearchSpace(ABC):
         for s in self._enumerate_seqs():
             yield Arch(self.name, s)
 
+    def representatives(self, kind: str = "unique") -> tuple[list[Arch], dict[tuple[int, ...], int]]:
+        """One architecture per :meth:`canonical_key` class, and every architecture's class.
+
+        Returns
+        -------
+        reps : list of Arch
+            The first member of each class in :meth:`enumerate` order (NB201, ``'unique'``:
+            6,466 classes of 15,625 cells).
+        index : dict
+            ``arch.seq -> position of its class in reps``, for every architecture.
+        """
+        reps: list[Arch] = []
+        of_key: dict[str, int] = {}
+        index: dict[tuple[int, ...], int] = {}
+        for a in self.enumerate():
+            k = self.canonical_key(a, kind)
+            if k not in of_key:
+                of_key[k] = len(reps)
+                reps.append(a)
+            index[a.seq] = of_key[k]
+        return reps, index
+
     # ------------------------------------------------------------------ encodings
     def onehot(self, archs: Sequence[Arch], dtype: Any = np.float32) -> np.ndarray:
         """Concatenated one-hot of every decision.
