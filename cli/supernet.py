@@ -141,18 +141,8 @@ def evaluate_cmd(ctx: click.Context, supernet_file: str, archs: tuple[str, ...],
     With --json: {"archs": [...], "accuracy": [...], "neg_loss": [...]}, plus the
     ranking_report keys (kendall_tau, precision_at_top5pct, ...) with --against.
     """
-    from archmodel.supernet.evaluate import calibration_batches as make_cal
-    from archmodel.supernet.evaluate import one_shot_scores
-    from archmodel.supernet.train import SupernetTrainer
+    from archmodel.supernet.evaluate import score_file
 
-    net, header, other = SupernetTrainer.read(supernet_file, backend=backend)
-    gate = SupernetTrainer.load_gate(header, other, backend=backend)
-    blocks = None
-    if gate is not None:
-        from archmodel.supernet.train import curriculum_level
-
-        level = curriculum_level(header["training"]["schedule"], header["epoch"])
-        blocks = lambda arch: gate.choose(arch, level)  # noqa: E731
     truth = None
     if against is not None:
         from archmodel import microbench
@@ -162,12 +152,10 @@ def evaluate_cmd(ctx: click.Context, supernet_file: str, archs: tuple[str, ...],
             raise click.UsageError("--against scores the micro-benchmark's cells; give no other architectures")
     else:
         items = read_arch_inputs(archs, archs_file)
-    ds = _digits(int(net.config["input_size"]))
-    cal = make_cal(ds.X_train, n_batches=calibration_batches, rng=0) if calibration_batches else None
     quiet = bool(ctx.obj.get("quiet")) if isinstance(ctx.obj, dict) else False
     with ProgressBar("supernet evaluate (archs)", total=len(items), enabled=not quiet) as bar:
-        scores = one_shot_scores(net, items, ds.X_val, ds.y_val, calibration=cal, blocks=blocks,
-                                 progress=lambda done, total: bar.update(1))
+        scores, header = score_file(supernet_file, items, n_calibration=calibration_batches,
+                                    backend=backend, progress=lambda done, total: bar.update(1))
     doc: dict[str, Any] = {"archs": items, "accuracy": scores["accuracy"].tolist(),
                            "neg_loss": scores["neg_loss"].tolist(), "epoch": header["epoch"]}
     if truth is not None:

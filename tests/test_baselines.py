@@ -398,3 +398,27 @@ def test_baselines_rank_real_nb201_cells(nb201_data, cls, kw):
     pred = model.predict(params, model.encode(sp, [archs[i] for i in te]), backend="numpy")
     tau = kendalltau(pred, y[te])[0]
     assert tau > 0.5, tau
+
+
+@pytest.mark.parametrize("cls", [LSTMModel, GCNModel])
+def test_encoder_forward_and_backward(cls, backend):
+    sp = get_space("nb201")
+    model = cls.from_space(sp, mlp_hidden=[8], n_jobs=1)
+    params = model.init_params(np.random.default_rng(0), np.float64)
+    batch = model.encode(sp, sp.sample(4, rng=3))
+    x, cache = model.encoder_forward(params, batch, backend=backend.name)
+    assert x.shape == (4, model.embedding_dim)
+    r = np.random.default_rng(1).standard_normal(x.shape)
+    g = model.encoder_backward(cache, r)
+    names = sorted(g)[:3]
+    assert names and not any(n.startswith("head.") for n in g)
+
+    def fn(*ws):
+        p = dict(params)
+        p.update(zip(names, ws))
+        val, c = model.encoder_forward(p, batch, backend=backend.name)
+        gg = model.encoder_backward(c, r)
+        return float((r * val).sum()), tuple(gg[n] for n in names)
+
+    res = check_grad(fn, *[params[n].copy() for n in names], max_probes=20)
+    assert min(res.n_probed) > 0

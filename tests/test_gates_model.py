@@ -500,7 +500,7 @@ def test_nodes_readout_encode_and_its_gradient(kind, n_cells, rng, backend):
     assert model.embedding_dim == n_cells * n * model.gates_dims[-1]
     params = model.init_params(rng, np.float64)
     batch = _batch(kind, rng, 5, n_cells)
-    x, cache = model.encode(params, batch, backend=backend.name)
+    x, cache = model.encoder_forward(params, batch, backend=backend.name)
     np.testing.assert_allclose(x, model.embed(params, batch, backend=backend.name), atol=1e-12)
     # each node's block is the readout='output' value when that node is the output node
     h = model.gates_dims[-1]
@@ -514,10 +514,10 @@ def test_nodes_readout_encode_and_its_gradient(kind, n_cells, rng, backend):
     def fn(*ws):
         p = dict(params)
         p.update(zip(names, ws))
-        val, c = model.encode(p, batch, backend=backend.name)
-        g = model.encode_backward(c, r)
+        val, c = model.encoder_forward(p, batch, backend=backend.name)
+        g = model.encoder_backward(c, r)
         return float((r * val).sum()), tuple(g[k] for k in names)
 
     res = check_grad(fn, *[params[k].copy() for k in names], max_probes=25)
     assert min(res.n_probed) > 0
-    assert set(model.encode_backward(cache, r)) == {k for k in params if k.startswith("encoder.")}
+    assert set(model.encoder_backward(cache, r)) == {k for k in params if k.startswith("encoder.")}

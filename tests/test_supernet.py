@@ -459,3 +459,23 @@ def test_gate_gradients_match_finite_differences(kind):
     res = check_grad(fn, *[gate.params[n].copy() for n in names], rtol=1e-5, max_probes=30)
     assert min(res.n_probed) > 0
     assert gate.choose(ARCH, 2).shape == (6,) and gate.choose(ARCH, 2).max() <= 1
+
+
+def test_one_shot_score_is_a_low_fidelity_signal(tmp_path):
+    from conftest import require_module
+
+    from archmodel.signals import signal_column
+    from archmodel.spaces import get_space
+    from archmodel.supernet.evaluate import score_file
+
+    require_module("sklearn", "data")
+    sn = tmp_path / "sn.npz"
+    assert _cli(["supernet", "train", "--epochs", "1", *TINY, "-o", str(sn)]).exit_code == 0
+    sp = get_space("nb201")
+    archs = sp.sample(3, 0)
+    col = signal_column(f"oneshot:{sn}", archs, space="nb201")
+    direct, header = score_file(sn, [sp.format(a) for a in archs])
+    np.testing.assert_array_equal(col, direct["accuracy"])
+    assert header["epoch"] == 1
+    with pytest.raises(ParameterError, match="NB201"):
+        signal_column(f"oneshot:{sn}", get_space("nb101").sample(1, 0), space="nb101")

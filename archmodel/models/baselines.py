@@ -135,6 +135,26 @@ class BaselineModel(ScoreModel):
     def _init_encoder(self, rng: np.random.Generator, dt: np.dtype) -> Params:
         return {}
 
+    def encoder_forward(self, params: Mapping[str, np.ndarray], batch: Mapping[str, np.ndarray], *,
+                        backend: Any = None) -> tuple[np.ndarray, dict]:
+        """The encoder alone (no head), with a cache for :meth:`encoder_backward`: features
+        ``[B, embedding_dim]`` (as :meth:`GATESModel.encoder_forward`)."""
+        be = resolve_backend(backend)
+        dtype = self.check_params(params)
+        if not isinstance(batch, Mapping):
+            raise ParameterError(f"{self._owner}: batch must be a mapping of arrays; got {type(batch).__name__}.")
+        arrays = self._prepare(batch, dtype)
+        with single_threaded_blas():
+            x, enc = self._encode(params, arrays, be)
+        return x, {"params": params, "enc": enc, "be": be, "dtype": dtype}
+
+    def encoder_backward(self, cache: dict, grad_x: np.ndarray) -> Params:
+        """Gradients of ``sum(grad_x * encoder_forward(...)[0])`` w.r.t. the encoder's parameters
+        (none for the MLP baseline, whose encoder is the encoding itself)."""
+        grad_x = np.ascontiguousarray(grad_x, dtype=cache["dtype"])
+        with single_threaded_blas():
+            return self._encode_backward(cache["params"], cache["enc"], grad_x, cache["be"])
+
     def _prepare(self, batch: Mapping[str, np.ndarray], dtype: np.dtype) -> dict[str, np.ndarray]:  # pragma: no cover
         raise NotImplementedError
 

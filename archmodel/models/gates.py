@@ -844,9 +844,9 @@ class GATESModel(ScoreModel):
         return {k: grads[k] for k in self.param_shapes()}
 
 
-    def encode(self, params: Mapping[str, np.ndarray], batch: Mapping[str, np.ndarray], *,
-               backend: Any = None) -> tuple[np.ndarray, dict]:
-        """The encoder alone, with a cache for :meth:`encode_backward`: readouts
+    def encoder_forward(self, params: Mapping[str, np.ndarray], batch: Mapping[str, np.ndarray], *,
+                        backend: Any = None) -> tuple[np.ndarray, dict]:
+        """The encoder alone, with a cache for :meth:`encoder_backward`: readouts
         ``[B, embedding_dim]`` of a batch (one chunk; for modules that put their own layers on
         the encoder, such as CLOSENet's GATE). Same values as :meth:`embed`."""
         be = resolve_backend(backend)
@@ -860,8 +860,8 @@ class GATESModel(ScoreModel):
             x, enc = self._encode_chunk(params, shared, cells, slice(0, b), be)
         return x, {"params": params, "shared": shared, "enc": enc, "be": be}
 
-    def encode_backward(self, cache: dict, grad_x: np.ndarray) -> Params:
-        """Gradients of ``sum(grad_x * encode(...)[0])`` w.r.t. the encoder's parameters
+    def encoder_backward(self, cache: dict, grad_x: np.ndarray) -> Params:
+        """Gradients of ``sum(grad_x * encoder_forward(...)[0])`` w.r.t. the encoder's parameters
         (``encoder.*``; the head's are not included)."""
         params, be = cache["params"], cache["be"]
         grad_x = np.ascontiguousarray(grad_x, dtype=params[self._p(0, "op_emb")].dtype)

@@ -11,6 +11,9 @@ where the signal is missing:
   and the proxies' plain names (``synflow``, ``jacov``, ``nwot``, ``snip``, ``grad_norm``,
   ``grasp``, ``fisher``, ``epe_nas``, ``l2_norm``, ``plain``) where archmodel computes no
   column of that name; ``jacob_cov`` is an alias of ``jacov``;
+* ``oneshot:PATH``: the one-shot accuracy of each NB201 cell with the saved supernet at
+  ``PATH`` (vanilla or CLOSENet, :func:`archmodel.supernet.evaluate.score_file`; about 0.2 s
+  per cell on one core);
 * a column of the data set itself (its ``low_fidelity`` mapping), which wins over both.
 
 NASLib's failure values (``-1e8``; ``-inf``/``nan`` scores) are missing values, never scores.
@@ -106,6 +109,17 @@ def _file_column(name: str, archs: Sequence[Any], space: str) -> np.ndarray:
     return np.array([by_seq.get(a.seq, np.nan) for a in archs], dtype=np.float64)
 
 
+def _oneshot_column(path: str, archs: Sequence[Any], space: str) -> np.ndarray:
+    if space != "nb201":
+        raise ParameterError(f"signal 'oneshot:{path}': the supernet scores NB201 cells; got space {space!r}")
+    from archmodel.spaces import get_space
+    from archmodel.supernet.evaluate import score_file
+
+    sp = get_space(space)
+    scores, _ = score_file(path, [sp.format(a) for a in archs])
+    return scores["accuracy"]
+
+
 def signal_column(name: str, archs: Sequence[Any] | Any, *, space: str | None = None) -> np.ndarray:
     """The signal ``name`` for ``archs`` (a Dataset, or Arch objects of one space).
 
@@ -135,6 +149,8 @@ def signal_column(name: str, archs: Sequence[Any] | Any, *, space: str | None = 
         return clean_signal(low[name])
     if name.startswith("file:"):
         return clean_signal(_file_column(ALIASES.get(name[5:], name[5:]), archs, space))
+    if name.startswith("oneshot:"):
+        return clean_signal(_oneshot_column(name[8:], archs, space))
     key = ALIASES.get(name, name)
     if is_computed(name, space):
         return clean_signal(COMPUTED[(space, key)](archs))

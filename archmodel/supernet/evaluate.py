@@ -18,7 +18,7 @@ from archmodel.supernet.network import Supernet
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["calibration_batches", "one_shot_scores"]
+__all__ = ["calibration_batches", "one_shot_scores", "score_file"]
 
 
 def calibration_batches(X: np.ndarray, *, n_batches: int = 4, batch_size: int = 64,
@@ -95,3 +95,37 @@ def one_shot_scores(net: Supernet, archs: Sequence[str], X: np.ndarray, y: np.nd
     finally:
         net.load_buffers(saved)
     return {"accuracy": acc, "neg_loss": nl}
+
+
+def score_file(path, archs: Sequence[str], *, n_calibration: int = 4,
+               backend: str | None = None,
+               progress: Callable[[int, int], None] | None = None) -> tuple[dict[str, np.ndarray], dict]:
+    """One-shot scores of ``archs`` with a saved supernet (vanilla or CLOSENet) on digits.
+
+    The data are the micro-benchmark's (scikit-learn digits at the supernet's input size, the
+    fixed split): recalibration on ``n_calibration`` training batches of 64 (0: none),
+    scores on the validation split. CLOSENet files use their GATE's evaluation-time blocks at
+    the curriculum level of the saved epoch.
+
+    Returns
+    -------
+    scores : dict
+        ``accuracy`` and ``neg_loss`` as :func:`one_shot_scores`.
+    header : dict
+        The file's header.
+    """
+    from archmodel.datasets.images import load_digits
+    from archmodel.supernet.train import SupernetTrainer, curriculum_level
+
+    net, header, other = SupernetTrainer.read(path, backend=backend)
+    gate = SupernetTrainer.load_gate(header, other, backend=backend)
+    blocks = None
+    if gate is not None:
+        level = curriculum_level(header["training"]["schedule"], header["epoch"])
+        blocks = lambda arch: gate.choose(arch, level)  # noqa: E731
+    size = int(net.config["input_size"])
+    ds = load_digits(size=size, channels=3, interpolation="nearest" if size == 8 else "bilinear")
+    cal = calibration_batches(ds.X_train, n_batches=n_calibration, rng=0) if n_calibration else None
+    scores = one_shot_scores(net, archs, ds.X_val, ds.y_val, calibration=cal, blocks=blocks,
+                             progress=progress)
+    return scores, header

@@ -222,7 +222,7 @@ class NodeGate(ArchGate):
         from archmodel.backends import get_backend
 
         be = get_backend(self.backend)
-        x, enc_cache = self.model.encode(self._encoder_params(), self.encode(arch), backend=be)
+        x, enc_cache = self.model.encoder_forward(self._encoder_params(), self.encode(arch), backend=be)
         h = self.gates_dims[-1]
         nodes = x.reshape(4, h)
         pairs = np.ascontiguousarray(np.concatenate([nodes[self._src], nodes[self._dst]], axis=1))
@@ -236,7 +236,7 @@ class NodeGate(ArchGate):
         d_nodes = np.zeros((4, h), dt)
         np.add.at(d_nodes, self._src, d_pairs[:, :h])
         np.add.at(d_nodes, self._dst, d_pairs[:, h:])
-        grads.update(self.model.encode_backward(cache["enc"], d_nodes.reshape(1, -1)))
+        grads.update(self.model.encoder_backward(cache["enc"], d_nodes.reshape(1, -1)))
         return grads
 
     def _out_layer(self):
