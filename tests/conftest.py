@@ -258,3 +258,18 @@ def check_network_grad(net, x, y, names, **kwargs):
         return loss, (net.input_gradient.copy(),) + tuple(grads[n].copy() for n in names)
 
     return check_grad(fn, x, *[params[n].copy() for n in names], **kwargs)
+
+
+def check_encoder_grad(model, params, batch, names, r, backend, **kwargs):
+    """Finite-difference check of ``model.encoder_backward`` (GATES or a baseline) w.r.t. the
+    parameters ``names``, for the objective ``sum(r * encoder_forward(...)[0])``."""
+    from archmodel.testing import check_grad
+
+    def fn(*ws):
+        p = dict(params)
+        p.update(zip(names, ws))
+        val, c = model.encoder_forward(p, batch, backend=backend)
+        g = model.encoder_backward(c, r)
+        return float((r * val).sum()), tuple(g[n] for n in names)
+
+    return check_grad(fn, *[params[n].copy() for n in names], **kwargs)

@@ -413,12 +413,7 @@ def test_encoder_forward_and_backward(cls, backend):
     names = sorted(g)[:3]
     assert names and not any(n.startswith("head.") for n in g)
 
-    def fn(*ws):
-        p = dict(params)
-        p.update(zip(names, ws))
-        val, c = model.encoder_forward(p, batch, backend=backend.name)
-        gg = model.encoder_backward(c, r)
-        return float((r * val).sum()), tuple(gg[n] for n in names)
+    from conftest import check_encoder_grad
 
-    res = check_grad(fn, *[params[n].copy() for n in names], max_probes=20)
+    res = check_encoder_grad(model, params, batch, names, r, backend.name, max_probes=20)
     assert min(res.n_probed) > 0

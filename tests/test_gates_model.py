@@ -511,13 +511,8 @@ def test_nodes_readout_encode_and_its_gradient(kind, n_cells, rng, backend):
     r = rng.standard_normal(x.shape)
     names = [k for k in params if k.startswith("encoder.cell0.")][:6]
 
-    def fn(*ws):
-        p = dict(params)
-        p.update(zip(names, ws))
-        val, c = model.encoder_forward(p, batch, backend=backend.name)
-        g = model.encoder_backward(c, r)
-        return float((r * val).sum()), tuple(g[k] for k in names)
+    from conftest import check_encoder_grad
 
-    res = check_grad(fn, *[params[k].copy() for k in names], max_probes=25)
+    res = check_encoder_grad(model, params, batch, names, r, backend.name, max_probes=25)
     assert min(res.n_probed) > 0
     assert set(model.encoder_backward(cache, r)) == {k for k in params if k.startswith("encoder.")}
