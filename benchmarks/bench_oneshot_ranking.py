@@ -30,7 +30,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 
 def run_one(kind: str, seed: int, epochs: int, points: list[float], lr: float, n_blocks: int,
-            micro: str | None, gate_kind: str = "node") -> dict:
+            micro: str | None, gate_kind: str = "node", assignment: str = "argmax") -> dict:
     import numpy as np
 
     from archmodel import microbench
@@ -60,7 +60,7 @@ def run_one(kind: str, seed: int, epochs: int, points: list[float], lr: float, n
         t_train = time.perf_counter() - t0
         t0 = time.perf_counter()
         sc = one_shot_scores(net, archs, ds.X_val, ds.y_val, calibration=cal,
-                             blocks=tr.blocks_for if tr.gate is not None else None)
+                             blocks=(lambda a: tr.blocks_for(a, assignment)) if tr.gate is not None else None)
         t_eval = time.perf_counter() - t0
         rep = ranking_report(truth, sc["accuracy"])
         rep_nl = ranking_report(truth, sc["neg_loss"])
@@ -85,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=0.1)
     ap.add_argument("--blocks", type=int, default=4, help="CLOSENet blocks per cell")
     ap.add_argument("--gate", default="node", choices=["node", "arch"], help="CLOSENet GATE")
+    ap.add_argument("--assignment", default="argmax", choices=["argmax", "sample"],
+                    help="CLOSENet evaluation: argmax of the GATE or one Gumbel draw per architecture")
     ap.add_argument("--micro", default=None, help="micro-benchmark table (default: the checkout's)")
     ap.add_argument("--jobs", type=int, default=2, help="processes")
     ap.add_argument("--json", default=None, help="write every row here")
@@ -106,14 +108,14 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(k, s) for s in seeds for k in kinds]
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         futs = [pool.submit(run_one, k, s, args.epochs, points, args.lr, args.blocks, args.micro,
-                            args.gate) for k, s in jobs]
+                            args.gate, args.assignment) for k, s in jobs]
         runs = [f.result() for f in futs]
     wall = time.perf_counter() - t0
     rows = [r for run in runs for r in run["rows"]]
     print(f"# one-shot ranking vs micro-benchmark ({summary['cells']} cells, seeds {summary['seeds']}; "
           f"ceiling tau one seed vs mean of the others {ceiling:.3f}) -- {hardware_summary()}")
     print(f"# budget {args.epochs} epochs x 34 steps x batch 32, lr {args.lr} cosine; CLOSENet "
-          f"{args.blocks} blocks, {args.gate}-level GATE; supernet seeds {seeds}; {args.jobs} processes, wall {wall:.0f} s")
+          f"{args.blocks} blocks, {args.gate}-level GATE, {args.assignment} assignment; supernet seeds {seeds}; {args.jobs} processes, wall {wall:.0f} s")
     print(f"{'kind':9s} {'epoch':>5s} {'images':>8s} {'tau mean+-std':>15s} {'tau/ceiling':>11s} "
           f"{'P@top5% mean+-std':>18s} {'tau(neg loss)':>13s} {'train s':>8s} {'eval s':>7s}")
     for k in kinds:

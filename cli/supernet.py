@@ -128,13 +128,15 @@ def train_cmd(ctx: click.Context, kind: str, n_blocks: int, gate_kind: str, sche
                    "mean stand-alone test accuracy ('micro': the checkout's table).")
 @click.option("--score", type=click.Choice(["accuracy", "neg_loss"]), default="accuracy",
               show_default=True, help="One-shot score ranked by --against.")
+@click.option("--assignment", type=click.Choice(["argmax", "sample"]), default="argmax", show_default=True,
+              help="closenet: each edge's block by argmax of the GATE, or one Gumbel draw per architecture (as in training).")
 @click.option("--calibration-batches", type=click.IntRange(min=0), default=4, show_default=True,
               help="Training batches (64 images) that recalibrate batch norm per candidate; 0: none.")
 @click.option("--backend", type=click.Choice(["numpy", "numba"]), default=None)
 @json_option
 @click.pass_context
 def evaluate_cmd(ctx: click.Context, supernet_file: str, archs: tuple[str, ...], archs_file: str | None,
-                 against: str | None, score: str, calibration_batches: int, backend: str | None,
+                 against: str | None, score: str, assignment: str, calibration_batches: int, backend: str | None,
                  as_json: bool) -> None:
     """One-shot accuracy and negative loss (validation split) of architectures.
 
@@ -155,7 +157,8 @@ def evaluate_cmd(ctx: click.Context, supernet_file: str, archs: tuple[str, ...],
     quiet = bool(ctx.obj.get("quiet")) if isinstance(ctx.obj, dict) else False
     with ProgressBar("supernet evaluate (archs)", total=len(items), enabled=not quiet) as bar:
         scores, header = score_file(supernet_file, items, n_calibration=calibration_batches,
-                                    backend=backend, progress=lambda done, total: bar.update(1))
+                                    backend=backend, assignment=assignment,
+                                    progress=lambda done, total: bar.update(1))
     doc: dict[str, Any] = {"archs": items, "accuracy": scores["accuracy"].tolist(),
                            "neg_loss": scores["neg_loss"].tolist(), "epoch": header["epoch"]}
     if truth is not None:

@@ -479,3 +479,15 @@ def test_one_shot_score_is_a_low_fidelity_signal(tmp_path):
     assert header["epoch"] == 1
     with pytest.raises(ParameterError, match="NB201"):
         signal_column(f"oneshot:{sn}", get_space("nb101").sample(1, 0), space="nb101")
+
+
+def test_gate_assignment_argmax_or_a_fixed_draw_per_architecture():
+    from archmodel.supernet.gate import make_gate
+
+    gate = make_gate("node", n_blocks=3, rng=0, mlp_hidden=(8,), gates_dims=(6, 6))
+    a = gate.choose(ARCH, 3, "sample")
+    np.testing.assert_array_equal(a, gate.choose(ARCH, 3, "sample"))     # deterministic
+    np.testing.assert_array_equal(gate.choose(ARCH, 3), gate.logits(ARCH, 3).argmax(axis=1))
+    assert a.shape == (6,) and a.max() <= 2
+    with pytest.raises(ParameterError, match="assignment"):
+        gate.choose(ARCH, 3, "random")

@@ -98,14 +98,15 @@ def one_shot_scores(net: Supernet, archs: Sequence[str], X: np.ndarray, y: np.nd
 
 
 def score_file(path, archs: Sequence[str], *, n_calibration: int = 4,
-               backend: str | None = None,
+               backend: str | None = None, assignment: str = "argmax",
                progress: Callable[[int, int], None] | None = None) -> tuple[dict[str, np.ndarray], dict]:
     """One-shot scores of ``archs`` with a saved supernet (vanilla or CLOSENet) on digits.
 
     The data are the micro-benchmark's (scikit-learn digits at the supernet's input size, the
     fixed split): recalibration on ``n_calibration`` training batches of 64 (0: none),
     scores on the validation split. CLOSENet files use their GATE's evaluation-time blocks at
-    the curriculum level of the saved epoch.
+    the curriculum level of the saved epoch, picked by ``assignment`` (``'argmax'`` or
+    ``'sample'``, :meth:`archmodel.supernet.gate.ArchGate.choose`).
 
     Returns
     -------
@@ -115,14 +116,17 @@ def score_file(path, archs: Sequence[str], *, n_calibration: int = 4,
         The file's header.
     """
     from archmodel.datasets.images import load_digits
+    from archmodel.errors import check_choice
+    from archmodel.supernet.gate import ASSIGNMENTS
     from archmodel.supernet.train import SupernetTrainer, curriculum_level
 
+    check_choice("score_file", "assignment", assignment, ASSIGNMENTS)
     net, header, other = SupernetTrainer.read(path, backend=backend)
     gate = SupernetTrainer.load_gate(header, other, backend=backend)
     blocks = None
     if gate is not None:
         level = curriculum_level(header["training"]["schedule"], header["epoch"])
-        blocks = lambda arch: gate.choose(arch, level)  # noqa: E731
+        blocks = lambda arch: gate.choose(arch, level, assignment)  # noqa: E731
     size = int(net.config["input_size"])
     ds = load_digits(size=size, channels=3, interpolation="nearest" if size == 8 else "bilinear")
     cal = calibration_batches(ds.X_train, n_batches=n_calibration, rng=0) if n_calibration else None

@@ -25,6 +25,9 @@ __all__ = ["GATES", "ArchGate", "NodeGate", "gumbel_softmax", "gumbel_softmax_ba
 
 N_EDGES = 6
 
+#: How an evaluation picks each edge's block (:meth:`ArchGate.choose`).
+ASSIGNMENTS = ("argmax", "sample")
+
 
 def gumbel_softmax(logits: np.ndarray, tau: float, noise: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """``(argmax [E], probabilities [E, L])`` of ``softmax((logits + noise) / tau)`` per row.
@@ -77,9 +80,23 @@ class _Gate:
         """Evaluation-mode logits ``[6, level]`` (float64)."""
         return self._forward(arch, False, None)[0][:, :level]
 
-    def choose(self, arch: str, level: int) -> np.ndarray:
-        """Evaluation: block of each edge, ``argmax`` of the logits (int [6])."""
-        return self.logits(arch, level).argmax(axis=1)
+    def choose(self, arch: str, level: int, assignment: str = "argmax") -> np.ndarray:
+        """Evaluation: block of each edge (int [6]).
+
+        ``assignment``: ``'argmax'`` of the logits, or ``'sample'``: one Gumbel-softmax draw as
+        in training (the reference's evaluation path draws too), from a generator seeded by
+        the architecture string (CRC-32), so an architecture always gets the same blocks.
+        """
+        from archmodel.errors import check_choice
+
+        check_choice(f"{type(self).__name__}.choose", "assignment", assignment, ASSIGNMENTS)
+        logits = self.logits(arch, level)
+        if assignment == "argmax":
+            return logits.argmax(axis=1)
+        import zlib
+
+        rng = np.random.default_rng(zlib.crc32(arch.encode()))
+        return gumbel_softmax(logits, self.tau, gumbel_noise(rng, logits.shape))[0]
 
     def sample(self, arch: str, level: int, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
         """Training: ``(blocks [6], state)``; pass ``state`` and ``d loss / d y`` [6, level] to

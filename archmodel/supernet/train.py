@@ -179,9 +179,10 @@ class SupernetTrainer:
             return 0
         return curriculum_level(self.schedule, self.epoch if epoch is None else epoch)
 
-    def blocks_for(self, arch: str) -> np.ndarray | None:
-        """Evaluation-time edge -> block assignment of ``arch`` (None without a gate)."""
-        return None if self.gate is None else self.gate.choose(arch, self.level())
+    def blocks_for(self, arch: str, assignment: str = "argmax") -> np.ndarray | None:
+        """Evaluation-time edge -> block assignment of ``arch`` (None without a gate;
+        ``assignment`` as :meth:`ArchGate.choose`)."""
+        return None if self.gate is None else self.gate.choose(arch, self.level(), assignment)
 
     def open_block(self, level: int) -> None:
         """Curriculum: block ``level - 1`` of every cell inherits the previous block's weights
