@@ -17,7 +17,8 @@ Speed table, variants side by side in one run:
   levels: the float path). A device draw is sampled once and reused by every call, as
   ``evaluate_accuracy`` does. Reference, not measured by this script: MNSIM 2.0 takes 0.92 s per
   image per issue 6's text (another machine); its ``set_weights_forward`` pass as run by
-  ``scripts/validate_pim_mnsim.py`` (PyTorch 2.13 CPU, 2 cores, 2026-12-02) took ~253 s per image.
+  ``scripts/validate_pim_mnsim.py`` (PyTorch 2.13 CPU, 2 cores, 2026-12-04, MNSIM's ADC rule)
+  took 1.2 s per image in a batch of 4, 2.3 s in a batch of 100.
 
 ``--accuracy`` adds a table of digits-MLP accuracy (mean +- std over noise draws) against ADC
 bits and resistance variation.
@@ -166,7 +167,7 @@ def main() -> None:
                 per_img, t_sample = bench_functional(model, device, be, args.images if be == "numba" else 1, rng)
                 rows.append((f"functional VGG-8 layers, {device}", be, f"{per_img:.3f} s/image",
                              "<= 0.092 s/image", "MNSIM 2.0, not run here: 0.92 s/image (issue 6 text, other machine); "
-                             "its set_weights_forward via scripts/validate_pim_mnsim.py here 2026-12-02: ~253 s/image"
+                             "its set_weights_forward via scripts/validate_pim_mnsim.py here 2026-12-04: 1.2-2.3 s/image"
                              + (f"; device draw {t_sample:.2f} s" if t_sample else "")))
     w = [max(len(str(r[i])) for r in rows + [("task", "backend", "measured", "target", "reference")]) for i in range(5)]
     header = ("task", "backend", "measured", "target", "reference")

@@ -21,7 +21,9 @@ the date. What it compares (docs/pim.md, "Validation against MNSIM 2.0"):
    default random initialisation (seed ``--seed``), calibrated by MNSIM's own ``FIX_TRAIN``
    forward pass on ``--calibration`` images, then its crossbar pass (``set_weights_forward``,
    ``adc_action='SCALE'``) on ``--images`` images. archmodel takes MNSIM's float weights and
-   scales, quantises the weights itself and runs each Conv/Linear on its crossbars under
+   scales, quantises the weights itself (``quantize_symmetric(..., precision='float32')``,
+   MNSIM's arithmetic; the report also counts the integers that archmodel's default float64
+   quantiser would give differently) and runs each Conv/Linear on its crossbars under
    ``adc_rule='mnsim'`` (:func:`archmodel.pim.functional.mnsim_adc`):
    (a) layer by layer, on the input MNSIM's layer received; (b) end to end, with the digital
    layers between (batch norm, its output quantisation, ReLU, max pooling) written here in
@@ -231,7 +233,7 @@ class _ArchVGG:
         meta = json.loads(str(mn["meta"]))
         self.kinds = meta["layers"]
         self.xb, self.backend = xb, backend
-        self.layers, self.int_mismatch = [], []
+        self.layers, self.int_mismatch, self.int_mismatch64 = [], [], []
         n = 0
         for kind in self.kinds:
             if kind not in ("conv", "fc"):
@@ -239,9 +241,14 @@ class _ArchVGG:
             w = mn[f"q{n}_w"].astype(np.float64)
             s_w, s_a, rng_out = (float(v) for v in mn[f"q{n}_scales"])
             wm = w.reshape(w.shape[0], -1).T
-            q, _ = quantize_symmetric(wm, xb.weight_bits, s_w)   # archmodel's own integers
+            # archmodel's own integers, in MNSIM's float32 arithmetic (and in float64, to report
+            # how many the default precision would give differently)
+            wm32 = mn[f"q{n}_w"].reshape(w.shape[0], -1).T
+            q, _ = quantize_symmetric(wm32, xb.weight_bits, s_w, precision="float32")
+            q64, _ = quantize_symmetric(wm, xb.weight_bits, s_w)
             q_m = mn[f"q{n}_wint"].reshape(w.shape[0], -1).T
             self.int_mismatch.append(int(np.sum(q != q_m)))
+            self.int_mismatch64.append(int(np.sum(q64 != q_m)))
             k = w.shape[2] if kind == "conv" else 1
             rows = rows_per_chunk(kind, k, xb, f"layer {n}")
             prog = program_weights(q, xb, rows)
@@ -259,7 +266,7 @@ class _ArchVGG:
         from archmodel.pim.functional import crossbar_matmul, im2col, quantize_inputs
 
         L = self.layers[n]
-        q = quantize_inputs(x.astype(np.float64), self.xb.activation_bits, L["s_a"])
+        q = quantize_inputs(x, self.xb.activation_bits, L["s_a"], precision="float32")
         nb = x.shape[0]
         if L["kind"] == "conv":
             oh = x.shape[2] + 2 * L["pad"] - L["k"] + 1
@@ -267,10 +274,18 @@ class _ArchVGG:
         else:
             q2 = q.reshape(nb, -1)
         acc = crossbar_matmul(q2, L["prog"], self.xb, cells, backend=self.backend)
-        y = acc * (L["s_a"] * L["s_w"])
+        # MNSIM adds the ADC codes as code / 2**(t + shift), i.e. in units of the layer's range,
+        # and quantises that sum (output_final * 255); archmodel's acc is the same sum in units
+        # of one input level x one weight level (acc = codes * step, step = R / (s_w s_a 2**(E+t))).
+        # Recover the exact integer sum of codes and form MNSIM's range-unit value from it:
+        # going through real units instead (acc * s_a * s_w / R) rounds differently on ties.
+        prog = L["prog"]
+        codes = np.rint(acc / prog.adc_step[0])
+        u = (codes / float(prog.adc_gain[0, 3])).astype(np.float32)
         if L["kind"] == "conv":
-            y = y.reshape(nb, oh, oh, -1).transpose(0, 3, 1, 2)
-        return _q_act(y, L["range"])
+            u = u.reshape(nb, oh, oh, -1).transpose(0, 3, 1, 2)
+        code = np.clip(np.rint(u * np.float32(T9)), -T9, T9)
+        return (code * np.float32(L["range"])) / np.float32(T9)
 
     def forward(self, x: np.ndarray, bn_scales=None, cells=None, record: list | None = None) -> np.ndarray:
         """End to end; ``bn_scales``: the scale of each batch norm's output quantisation (MNSIM's
@@ -337,6 +352,7 @@ def main(argv=None) -> int:
     ap.add_argument("--backend", default="numba")
     ap.add_argument("--no-cost", action="store_true")
     ap.add_argument("--output", default=None, help="write the report as JSON here")
+    ap.add_argument("--keep-mnsim", default=None, help="also keep MNSIM's outputs (an .npz) here")
     ap.add_argument("--mnsim-side", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     ap.add_argument("--cost", action="store_true", help=argparse.SUPPRESS)
@@ -370,6 +386,10 @@ def main(argv=None) -> int:
         subprocess.run(cmd, check=True, cwd=os.path.abspath(args.mnsim))
         report["mnsim_wall_s"] = time.perf_counter() - t0
         mn = dict(np.load(mn_path))
+        if args.keep_mnsim:
+            import shutil
+
+            shutil.copyfile(mn_path, args.keep_mnsim)
     meta = json.loads(str(mn["meta"]))
     report["mnsim"]["torch"] = meta["torch"]
 
@@ -389,6 +409,7 @@ def main(argv=None) -> int:
     xb = crossbar_model("mnsim-default", adc_rule="mnsim")
     model = _ArchVGG(mn, xb, args.backend)
     report["weight_integers_differing"] = model.int_mismatch
+    report["weight_integers_differing_float64_quantiser"] = model.int_mismatch64
     # (a) layer by layer, on MNSIM's own inputs
     per_layer = []
     t0 = time.perf_counter()
@@ -430,9 +451,23 @@ def main(argv=None) -> int:
         mean_a, mean_m, sd_a, sd_m = a.mean(0), m.mean(0), a.std(0, ddof=1), m.std(0, ddof=1)
         se = np.sqrt((sd_a ** 2 + sd_m ** 2) / args.draws)
         ratio = sd_a / np.where(sd_m > 0, sd_m, np.nan)
+        # per logit: Welch's t-test of the means and the F-test of the variances, two-sided;
+        # under "same distribution" each p-value is uniform, so about 1 % fall below 0.01
+        from scipy import stats
+
+        d = args.draws
+        t_p = stats.ttest_ind(a, m, axis=0, equal_var=False).pvalue
+        var_ratio = sd_a ** 2 / np.where(sd_m > 0, sd_m ** 2, np.nan)
+        f_cdf = stats.f.cdf(var_ratio, d - 1, d - 1)
+        f_p = 2 * np.minimum(f_cdf, 1 - f_cdf)
+        lo, hi = np.sqrt(stats.f.ppf([0.005, 0.995], d - 1, d - 1))
         report["variation"] = {
             "sigma": 0.01, "logits": int(mean_a.size),
             "means_within_3_standard_errors": float(np.mean(np.abs(mean_a - mean_m) <= 3 * se + 1e-12)),
+            "welch_t_p_below_0.01": float(np.mean(t_p < 0.01)),
+            "f_test_p_below_0.01": float(np.nanmean(f_p < 0.01)),
+            "std_ratio_99pct_interval_under_equal_spread": [float(lo), float(hi)],
+            "pooled_std_ratio": float(np.sqrt(np.mean(sd_a ** 2) / np.mean(sd_m ** 2))),
             "std_ratio_archmodel_over_mnsim": {"median": float(np.nanmedian(ratio)), "min": float(np.nanmin(ratio)),
                                                "max": float(np.nanmax(ratio))},
             "mean_std_archmodel": float(sd_a.mean()), "mean_std_mnsim": float(sd_m.mean()),

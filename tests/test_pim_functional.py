@@ -132,6 +132,25 @@ def test_quantize_and_im2col(rng):
     np.testing.assert_allclose(out, direct, rtol=1e-12, atol=1e-12)
 
 
+def test_quantize_symmetric_float32_precision_is_mnsim_arithmetic(rng):
+    """precision='float32' rounds float32(x) / float32(scale), the quotient PyTorch forms in
+    MNSIM's get_bit_weights; float64 differs on quotients within a float32 ulp of k + 1/2."""
+    w = rng.uniform(-1.0, 1.0, 2_000_000).astype(np.float32)
+    s = float(np.float32(np.abs(w).max() / 255))
+    q32, s32 = quantize_symmetric(w, 9, s, precision="float32")
+    q64, _ = quantize_symmetric(w, 9, s)
+    assert s32 == s
+    r32 = w / np.float32(s)
+    assert r32.dtype == np.float32
+    np.testing.assert_array_equal(q32, np.clip(np.rint(r32), -255, 255))
+    differ = np.flatnonzero(q32 != q64)
+    assert differ.size > 0  # expected ~10 among 2e6 uniform quotients; the two precisions split them
+    r64 = w[differ].astype(np.float64) / s
+    assert np.all(np.abs(np.abs(r64 - np.trunc(r64)) - 0.5) < 1e-4)
+    with pytest.raises(ValueError, match="'precision'.*'float64' or 'float32'"):
+        quantize_symmetric(w, 9, s, precision="half")
+
+
 def test_network_level_ideal_pim_equals_quantised_digital(backend, rng):
     layers = [Conv(2, 6, 3, padding=1, input_hw=(6, 6)), Pool(2), Conv(6, 5, 3, padding=1), Linear(45, 4)]
     ws = [rng.standard_normal((6, 2, 3, 3)), None, rng.standard_normal((5, 6, 3, 3)), rng.standard_normal((45, 4))]

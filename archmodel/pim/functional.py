@@ -133,29 +133,48 @@ def crossbar_model(hardware: Any = "mnsim-default", **overrides: Any) -> Crossba
 # --------------------------------------------------------------------------------------------
 # quantisation and im2col
 # --------------------------------------------------------------------------------------------
-def quantize_symmetric(x: np.ndarray, bits: int, scale: float | None = None) -> tuple[np.ndarray, float]:
+def quantize_symmetric(x: np.ndarray, bits: int, scale: float | None = None, *,
+                       precision: str = "float64") -> tuple[np.ndarray, float]:
     """Sign-magnitude quantisation to ``bits`` bits (sign included).
 
     ``q = clip(round(x / scale), -T, T)`` with ``T = 2**(bits-1) - 1`` and, by default,
-    ``scale = max|x| / T``.
+    ``scale = max|x| / T``; rounding is half to even.
+
+    Parameters
+    ----------
+    x : ndarray
+    bits : int
+    scale : float, optional
+    precision : {'float64', 'float32'}
+        Arithmetic of the division. ``'float32'`` divides ``float32(x)`` by ``float32(scale)``
+        as MNSIM 2.0 does in PyTorch (``quantize.py``, ``get_bit_weights``), which gives its
+        integers exactly; float64 differs from it on the few values whose quotient falls within
+        a float32 rounding of a half-integer.
 
     Returns
     -------
     (q, scale) : (ndarray of int64, same shape as x; float)
     """
+    if precision not in ("float64", "float32"):
+        raise ParameterError(f"The 'precision' parameter of quantize_symmetric must be 'float64' or 'float32'. "
+                             f"Got {precision!r} instead.")
     t = (1 << (bits - 1)) - 1
     if scale is None:
         m = float(np.max(np.abs(x))) if x.size else 0.0
         scale = m / t if m > 0 else 1.0
-    q = np.clip(np.rint(np.asarray(x, dtype=np.float64) / scale), -t, t).astype(np.int64)
+    if precision == "float32":
+        ratio = np.asarray(x, dtype=np.float32) / np.float32(scale)
+    else:
+        ratio = np.asarray(x, dtype=np.float64) / scale
+    q = np.clip(np.rint(ratio), -t, t).astype(np.int64)
     return q, float(scale)
 
 
-def quantize_inputs(x: np.ndarray, bits: int, scale: float) -> np.ndarray:
-    """Crossbar inputs: :func:`quantize_symmetric` with a fixed ``scale``, stored in the
-    smallest signed integer dtype that holds ``bits``-bit sign-magnitude values (int16 up to
-    16 bits), which the kernels take as they are."""
-    q, _ = quantize_symmetric(x, bits, scale)
+def quantize_inputs(x: np.ndarray, bits: int, scale: float, *, precision: str = "float64") -> np.ndarray:
+    """Crossbar inputs: :func:`quantize_symmetric` with a fixed ``scale`` (and its
+    ``precision``), stored in the smallest signed integer dtype that holds ``bits``-bit
+    sign-magnitude values (int16 up to 16 bits), which the kernels take as they are."""
+    q, _ = quantize_symmetric(x, bits, scale, precision=precision)
     return q.astype(np.int16 if bits <= 16 else np.int64)
 
 
