@@ -104,3 +104,31 @@ def test_cli_disguise_with_a_saved_policy(victims, tmp_path):
     assert "conv_bn_1x1" in [p["to"] for p in doc["plan"]] and doc["overhead"] <= 0.5
     res = CliRunner().invoke(cli, ["disguise", str(npath), "--policy", str(ppath), "--plan", "0:nor_conv_3x3", "-o", str(out)])
     assert res.exit_code == 2 and "not both" in res.output
+
+
+def test_plan_rewrites_at_least_one_edge_when_argmax_keeps_everything(victims):
+    """A policy whose every edge prefers "keep" (the start, keep_init large) still disguises:
+    plan() adds the legal rewrite of largest margin that fits; min_rewrites=0 keeps the empty
+    plan; the first step's advantages are scaled by its own rewards (no collapse)."""
+    from archmodel.disguise.cost import plan_overhead
+
+    pol = DisguisePolicy(budget=0.3, keep_init=20.0, rng=0)
+    pol._init(pol._features(victims[0]).shape[1])
+    for v in victims:
+        assert pol.plan(v, min_rewrites=0) == {}
+        plan = pol.plan(v)
+        assert len(plan) == 1
+        (e, op), = plan.items()
+        assert op != v.config["ops"][e] and _masks(list(v.config["ops"]))[e, EXTENDED_OPS.index(op)]
+        assert plan_overhead(v, plan) <= 0.3
+    with pytest.raises(ValueError, match="min_rewrites"):
+        pol.plan(victims[0], min_rewrites=-1)
+    # small rewards of one sign: the first update is scaled by the spread of the step's own
+    # rewards (largest weight change 0.13 here); scaled from empty running statistics, the
+    # first samples' advantages were r / 1e-3 (largest change 0.57, and a collapse in
+    # benchmarks/bench_disguise_policy.py)
+    fitted = DisguisePolicy(budget=0.3, lr=0.5, entropy=0.0, rng=0).fit(
+        victims, lambda v, p: -0.01 * len(p), steps=1, samples=4)
+    fresh = DisguisePolicy(budget=0.3, rng=0)
+    fresh._init(fitted.weight_.shape[1])
+    assert np.abs(fitted.weight_ - fresh.weight_).max() < 0.3

@@ -53,8 +53,10 @@ class DisguisePolicy:
     entropy : float
         Weight of the entropy bonus.
     baseline_momentum : float
-        Moving-average baseline ``b <- m b + (1 - m) r`` (and of ``r^2``: advantages are divided
-        by the running standard deviation of the rewards).
+        Moving-average baseline over steps, ``b <- m b + (1 - m) mean(r)`` (and of ``r^2``:
+        advantages ``(r - b) / sd`` are divided by the running standard deviation ``sd`` of the
+        rewards). The first step starts both from its own rewards, so the first update is scaled
+        like every later one.
     keep_init : float
         Initial extra logit of keeping an edge's op (a start that rewrites few edges, so that
         sampled plans mostly fit the budget).
@@ -153,22 +155,43 @@ class DisguisePolicy:
         plan, actions, _ = self._draw(net, p, rng)
         return plan, actions
 
-    def plan(self, net: Any) -> dict[int, str]:
-        """The most probable plan within the budget: edges are rewritten to their most probable
-        op, then the rewrites with the smallest probability margin over keeping the op are
-        dropped until the plan fits the budget."""
+    def plan(self, net: Any, *, min_rewrites: int = 1) -> dict[int, str]:
+        """The most probable plan within the budget that rewrites at least ``min_rewrites``
+        edges (where legal rewrites within the budget allow it).
+
+        Edges are rewritten to their most probable op, then the rewrites with the smallest
+        probability margin over keeping the op are dropped until the plan fits the budget. If
+        fewer than ``min_rewrites`` edges are left rewritten (a policy whose per-edge argmax is
+        "keep" everywhere), the legal rewrites are added in decreasing margin
+        ``p(rewrite) - p(keep)`` while they fit: a disguise that changes nothing is no
+        disguise (``min_rewrites=0`` allows the empty plan).
+        """
         from archmodel.conv.nb201 import EXTENDED_OPS
         from archmodel.disguise.cost import plan_overhead
 
         self._check_fitted()
+        check_range("DisguisePolicy.plan", "min_rewrites", min_rewrites, 0, integer=True)
         ops = list(net.config["ops"])
-        p = self._probs(self._features(net), _masks(ops))
+        legal = _masks(ops)
+        p = self._probs(self._features(net), legal)
         best = p.argmax(axis=1)
         plan = self._plan_from(ops, best)
         keep = {e: p[e, EXTENDED_OPS.index(ops[e])] for e in range(len(ops))}
         order = sorted(plan, key=lambda e: p[e, best[e]] - keep[e])
         while plan and plan_overhead(net, plan) > self.budget:
             plan.pop(order.pop(0))
+        if len(plan) < min_rewrites:
+            extra = sorted(((p[e, k] - keep[e], e, k) for e in range(len(ops)) if e not in plan
+                            for k in np.flatnonzero(legal[e]) if EXTENDED_OPS[k] != ops[e]),
+                           key=lambda t: (-t[0], t[1], t[2]))
+            for _, e, k in extra:
+                if len(plan) >= min_rewrites:
+                    break
+                if e in plan:
+                    continue
+                trial = {**plan, e: EXTENDED_OPS[k]}
+                if plan_overhead(net, trial) <= self.budget:
+                    plan = trial
         return plan
 
     def _objective(self, feats: np.ndarray, mask: np.ndarray, actions: np.ndarray, adv: float) -> float:
@@ -211,10 +234,11 @@ class DisguisePolicy:
         feats = [self._features(v) for v in victims]
         masks = [_masks(list(v.config["ops"])) for v in victims]
         self._init(feats[0].shape[1])
+        mom = self.baseline_momentum
         for step in range(steps):
             gw = np.zeros_like(self.weight_)
             gb = np.zeros_like(self.bias_)
-            rewards, within, ents = [], 0, []
+            rewards, within, ents, drawn = [], 0, [], []
             for v, f, m in zip(victims, feats, masks):
                 p = self._probs(f, m)
                 ent_rows = -(np.where(m, p * self._logprobs(f, m), 0.0)).sum(axis=1)
@@ -222,15 +246,20 @@ class DisguisePolicy:
                 for _ in range(samples):
                     plan, actions, clean = self._draw(v, p, rng)
                     within += clean
-                    r = float(reward(v, plan)) if plan else 0.0
-                    rewards.append(r)
-                    scale = np.sqrt(max(self.reward_sq_ - self.baseline_ ** 2, 0.0)) + 1e-3
-                    dw, db = self._objective_grad(f, m, p, actions, (r - self.baseline_) / scale)
-                    gw += dw
-                    gb += db
-                    mom = self.baseline_momentum
-                    self.baseline_ = mom * self.baseline_ + (1 - mom) * r
-                    self.reward_sq_ = mom * self.reward_sq_ + (1 - mom) * r * r
+                    rewards.append(float(reward(v, plan)) if plan else 0.0)
+                    drawn.append((f, m, p, actions))
+            r_all = np.asarray(rewards)
+            if step == 0:
+                # start the running statistics from this step's rewards: from 0 the spread
+                # would be ~0 and the first advantages thousands of times too large
+                self.baseline_, self.reward_sq_ = float(r_all.mean()), float(np.mean(r_all ** 2))
+            scale = np.sqrt(max(self.reward_sq_ - self.baseline_ ** 2, 0.0)) + 1e-3
+            for (f, m, p, actions), r in zip(drawn, rewards):
+                dw, db = self._objective_grad(f, m, p, actions, (r - self.baseline_) / scale)
+                gw += dw
+                gb += db
+            self.baseline_ = mom * self.baseline_ + (1 - mom) * float(r_all.mean())
+            self.reward_sq_ = mom * self.reward_sq_ + (1 - mom) * float(np.mean(r_all ** 2))
             n = len(victims) * samples
             self.weight_ += self.lr * gw / n
             self.bias_ += self.lr * gb / n
