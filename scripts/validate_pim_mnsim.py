@@ -217,10 +217,15 @@ def _images(n_cal: int, n_test: int, n_draw: int) -> dict[str, np.ndarray]:
 
 
 def _q_act(h: np.ndarray, scale: float) -> np.ndarray:
-    """MNSIM's activation quantisation (``QuantizeFunction`` / the end of ``set_weights_forward``),
-    in float32 as PyTorch computes it."""
+    """MNSIM's activation quantisation (``QuantizeFunction``), in float32 as PyTorch computes it."""
+    return _q_range_units(h.astype(np.float32) / np.float32(scale), scale)
+
+
+def _q_range_units(u: np.ndarray, scale: float) -> np.ndarray:
+    """The same from values ``u`` already in units of ``scale`` (float32; the end of
+    ``set_weights_forward``)."""
     s = np.float32(scale)
-    code = np.clip(np.rint((h.astype(np.float32) / s) * np.float32(T9)), -T9, T9)
+    code = np.clip(np.rint(u * np.float32(T9)), -T9, T9)
     return (code * s) / np.float32(T9)
 
 
@@ -254,6 +259,8 @@ class _ArchVGG:
             prog = program_weights(q, xb, rows)
             used = rows if kind == "conv" else min(wm.shape[0], xb.rows)
             prog = mnsim_adc(prog, xb, rows_used=used, w_scale=s_w, a_scale=s_a, out_range=rng_out)
+            if np.any(prog.adc_step != prog.adc_step[0]):  # crossbar() reads one step per layer
+                raise ValueError(f"layer {n}: MNSIM's rule should give every row chunk the same ADC step")
             if kind == "conv" and meta["stride"][n] != 1:
                 raise ValueError("only stride-1 convolutions are handled")
             self.layers.append({"kind": kind, "k": k, "pad": meta["padding"][n], "prog": prog, "s_w": s_w, "s_a": s_a, "range": rng_out, "n_out": w.shape[0]})
@@ -284,8 +291,7 @@ class _ArchVGG:
         u = (codes / float(prog.adc_gain[0, 3])).astype(np.float32)
         if L["kind"] == "conv":
             u = u.reshape(nb, oh, oh, -1).transpose(0, 3, 1, 2)
-        code = np.clip(np.rint(u * np.float32(T9)), -T9, T9)
-        return (code * np.float32(L["range"])) / np.float32(T9)
+        return _q_range_units(u, L["range"])
 
     def forward(self, x: np.ndarray, bn_scales=None, cells=None, record: list | None = None) -> np.ndarray:
         """End to end; ``bn_scales``: the scale of each batch norm's output quantisation (MNSIM's

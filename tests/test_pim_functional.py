@@ -147,7 +147,7 @@ def test_quantize_symmetric_float32_precision_is_mnsim_arithmetic(rng):
     assert differ.size > 0  # expected ~10 among 2e6 uniform quotients; the two precisions split them
     r64 = w[differ].astype(np.float64) / s
     assert np.all(np.abs(np.abs(r64 - np.trunc(r64)) - 0.5) < 1e-4)
-    with pytest.raises(ValueError, match="'precision'.*'float64' or 'float32'"):
+    with pytest.raises(ValueError, match="'precision' parameter of quantize_symmetric must be one of \\{'float64', 'float32'\\}"):
         quantize_symmetric(w, 9, s, precision="half")
 
 

@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from archmodel.errors import InvalidArchitectureError, ParameterError, check_range
+from archmodel.errors import InvalidArchitectureError, ParameterError, check_choice, check_range
 from archmodel.pim.network import Linear, ResolvedLayer, resolve_network
 from archmodel.pim.spec import apply_overrides, load_hardware
 
@@ -155,9 +155,7 @@ def quantize_symmetric(x: np.ndarray, bits: int, scale: float | None = None, *,
     -------
     (q, scale) : (ndarray of int64, same shape as x; float)
     """
-    if precision not in ("float64", "float32"):
-        raise ParameterError(f"The 'precision' parameter of quantize_symmetric must be 'float64' or 'float32'. "
-                             f"Got {precision!r} instead.")
+    check_choice("quantize_symmetric", "precision", precision, ("float64", "float32"))
     t = (1 << (bits - 1)) - 1
     if scale is None:
         m = float(np.max(np.abs(x))) if x.size else 0.0
